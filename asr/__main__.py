@@ -1,0 +1,3 @@
+from asr.cli import entry_point
+
+entry_point()

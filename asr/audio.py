@@ -1,0 +1,95 @@
+"""Audio input: every file is read through ``soundfile`` and resampled with ``librosa``.
+
+Waveforms are ``float32`` numpy arrays of shape ``(num_samples,)`` in [-1, 1],
+mono (channels are averaged), at the requested sample rate in Hz.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from asr.errors import AsrError
+
+Hertz = int
+Seconds = float
+
+SAMPLE_RATE: Hertz = 16000
+MIN_SAMPLE_RATE: Hertz = 8000
+
+
+def audio_info(path: str | Path) -> tuple[Hertz, int]:
+    """``(sample_rate, num_frames)`` of an audio file, without decoding it all."""
+    import soundfile as sf
+
+    path = _existing(path)
+    try:
+        info = sf.info(str(path))
+    except Exception as e:  # soundfile raises LibsndfileError / RuntimeError for any bad file
+        raise AsrError(f"{path}: not a readable audio file (expected wav/flac/ogg/mp3): {_reason(e)}") from e
+    return int(info.samplerate), int(info.frames)
+
+
+def load_audio(
+    path: str | Path,
+    sample_rate: Hertz | None = SAMPLE_RATE,
+    start: Seconds = 0.0,
+    duration: Seconds | None = None,
+) -> np.ndarray:
+    """Read ``path`` as mono float32, resampled to ``sample_rate`` (``None`` keeps the file's rate).
+
+    ``start`` and ``duration`` select a segment in seconds. Raises :class:`AsrError` for a
+    missing, empty, corrupt or non-audio file, or a sample rate below 8 kHz.
+    Returns shape ``(num_samples,)``.
+    """
+    audio, file_rate = read_audio(path, start=start, duration=duration)
+    return resample(audio, file_rate, sample_rate, source=path) if sample_rate else audio
+
+
+def read_audio(path: str | Path, start: Seconds = 0.0, duration: Seconds | None = None) -> tuple[np.ndarray, Hertz]:
+    """Read ``path`` (or a segment of it) as mono float32 at its own rate: ``(samples, rate)``."""
+    import soundfile as sf
+
+    path = _existing(path)
+    try:
+        with sf.SoundFile(str(path)) as f:
+            rate = int(f.samplerate)
+            first = int(round(start * rate))
+            if first:
+                f.seek(min(first, f.frames))
+            count = -1 if duration is None else int(round(duration * rate))
+            audio = f.read(frames=count, dtype="float32", always_2d=True)
+    except Exception as e:
+        raise AsrError(f"{path}: not a readable audio file (expected wav/flac/ogg/mp3): {_reason(e)}") from e
+    if rate < MIN_SAMPLE_RATE:
+        raise AsrError(f"{path}: unsupported sample rate {rate} Hz (expected at least {MIN_SAMPLE_RATE} Hz)")
+    if audio.shape[0] == 0:
+        raise AsrError(f"{path}: audio file has no samples (expected speech)")
+    return audio.mean(axis=1, dtype=np.float32) if audio.shape[1] > 1 else audio[:, 0], rate
+
+
+def resample(audio: np.ndarray, orig_rate: Hertz, target_rate: Hertz, source: str | Path = "audio") -> np.ndarray:
+    """Resample ``(num_samples,)`` float32 audio with librosa's soxr backend."""
+    if orig_rate == target_rate:
+        return audio
+    if orig_rate < MIN_SAMPLE_RATE:
+        raise AsrError(f"{source}: unsupported sample rate {orig_rate} Hz (expected at least {MIN_SAMPLE_RATE} Hz)")
+    import librosa
+
+    return librosa.resample(audio, orig_sr=orig_rate, target_sr=target_rate, res_type="soxr_hq").astype(np.float32)
+
+
+def _existing(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise AsrError(f"{path}: no such audio file")
+    if path.is_dir():
+        raise AsrError(f"{path}: is a directory (expected an audio file)")
+    if path.stat().st_size == 0:
+        raise AsrError(f"{path}: empty file (expected audio)")
+    return path
+
+
+def _reason(error: Exception) -> str:
+    return str(error).splitlines()[0] if str(error) else type(error).__name__

@@ -1,0 +1,75 @@
+"""The ``asr`` command line: a thin layer over the library.
+
+Each subcommand lives in its own module under :mod:`asr.commands` and defines
+``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``; this file
+only discovers them, parses arguments and turns :class:`~asr.errors.AsrError` into
+one line on stderr and a non-zero exit (a traceback only with ``--debug``).
+Subcommand modules import heavy libraries (torch, transformers) inside ``run``,
+so ``asr --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+import traceback
+
+from asr.errors import AsrError
+
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130
+
+
+def _command_modules():
+    import asr.commands
+
+    for info in sorted(pkgutil.iter_modules(asr.commands.__path__), key=lambda i: i.name):
+        if not info.name.startswith("_"):
+            yield info.name.replace("_", "-"), importlib.import_module(f"asr.commands.{info.name}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with one subparser per module in :mod:`asr.commands`."""
+    parser = argparse.ArgumentParser(
+        prog="asr",
+        description="Speech recognition for Mandarin and the Chinese dialects, with a per-group fairness audit.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module in _command_modules():
+        p = sub.add_parser(name, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP))
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = getattr(args, "debug", False)
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    if not hasattr(args, "_run"):
+        parser.print_help()
+        return EXIT_ERROR
+    try:
+        return int(args._run(args) or 0)
+    except AsrError as e:
+        if debug:
+            traceback.print_exc()
+        print(f"asr {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"asr {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def entry_point() -> None:
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per ``asr`` subcommand; see :mod:`asr.cli` for the contract."""

@@ -1,0 +1,34 @@
+"""``asr prepare <corpus>``: write manifests for the embedded or a local corpus.
+
+Each corpus is a module in :mod:`asr.corpus` that defines ``NAME``, ``HELP``,
+``add_arguments(parser)`` and ``run(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+
+HELP = "prepare a corpus (synthetic, kaldi, kespeech, aishell, commonvoice) into manifests"
+
+
+def _corpus_modules():
+    import asr.corpus
+
+    for info in sorted(pkgutil.iter_modules(asr.corpus.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"asr.corpus.{info.name}")
+        if hasattr(module, "NAME") and hasattr(module, "run"):
+            yield module
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="corpus", metavar="CORPUS", required=True)
+    for module in _corpus_modules():
+        p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        module.add_arguments(p)
+        p.set_defaults(_prepare=module.run)
+
+
+def run(args: argparse.Namespace) -> int:
+    return args._prepare(args)

@@ -1,0 +1,79 @@
+"""Atomic file writes: an interrupted stage never leaves a file that looks complete."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Any, Iterable, Iterator
+
+PathLike = str | os.PathLike
+
+
+@contextlib.contextmanager
+def atomic_write(path: PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
+    """Open a temporary file beside ``path``; rename it onto ``path`` only on success.
+
+    ``.gz`` paths are gzip-compressed (with mtime 0, so output is byte-reproducible).
+    On any exception the temporary file is removed and ``path`` is left untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    binary = "b" in mode
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            if path.suffix == ".gz":
+                with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+                    yield gz if binary else _text(gz, encoding)
+            elif binary:
+                yield raw
+            else:
+                with _text(raw, encoding) as handle:
+                    yield handle
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def _text(binary: IO[bytes], encoding: str | None) -> Iterator[IO[str]]:
+    import io
+
+    wrapper = io.TextIOWrapper(binary, encoding=encoding or "utf-8", newline="\n")
+    try:
+        yield wrapper
+    finally:
+        wrapper.flush()
+        wrapper.detach()
+
+
+def open_text(path: PathLike) -> IO[str]:
+    """Open a text file for reading, transparently decompressing ``.gz``."""
+    path = Path(path)
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+def write_json(path: PathLike, obj: Any) -> None:
+    """Write ``obj`` as pretty, key-sorted UTF-8 JSON, atomically."""
+    with atomic_write(path) as f:
+        json.dump(obj, f, ensure_ascii=False, indent=2, sort_keys=True)
+        f.write("\n")
+
+
+def write_jsonl(path: PathLike, rows: Iterable[dict]) -> int:
+    """Write one JSON object per line, atomically; returns the number of rows."""
+    n = 0
+    with atomic_write(path) as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False, sort_keys=False))
+            f.write("\n")
+            n += 1
+    return n
