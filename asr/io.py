@@ -28,7 +28,11 @@ def atomic_write(path: PathLike, mode: str = "w", encoding: str | None = "utf-8"
         with os.fdopen(fd, "wb") as raw:
             if path.suffix == ".gz":
                 with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
-                    yield gz if binary else _text(gz, encoding)
+                    if binary:
+                        yield gz
+                    else:
+                        with _text(gz, encoding) as handle:
+                            yield handle
             elif binary:
                 yield raw
             else:
