@@ -1,0 +1,363 @@
+"""Self-describing model directories: everything :func:`load_model` needs, no recipe, no pickle.
+
+A model directory holds:
+
+==================  ==================================================================
+config.yaml         format, encoder, input_dim, vocab_size, sample_rate, and the resolved
+                    ``model``, ``features`` and ``train`` configs (written last: a
+                    directory without it is incomplete)
+tokens.txt          the vocabulary, ``token id`` per line (:mod:`asr.tokens`)
+model.safetensors   the network's weights (``safetensors``; no pickle anywhere)
+hf_config.json      the Hugging Face config of a wav2vec2/Whisper encoder, so it is
+                    rebuilt without the original ``init`` checkpoint
+cmvn.json           feature mean/variance normalisation, for feature encoders using it
+data_summary.json   hours, utterances and speakers of the training data, in total and by
+                    dialect, gender, age band and condition (the audit's model card)
+==================  ==================================================================
+
+>>> model = load_model("recipes/dialect/exp/baseline")          # doctest: +SKIP
+>>> log_probs, lengths = model.log_probs([waveform])            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import torch
+
+from asr.audio import SAMPLE_RATE
+from asr.config import from_dict, to_dict
+from asr.errors import AsrError
+from asr.io import atomic_write, write_json
+from asr.models import CtcModel, ModelConfig, build_model
+from asr.tokens import TOKENS_FILE, Vocabulary
+
+FORMAT = "asr-model/1"
+CONFIG_FILE = "config.yaml"
+WEIGHTS_FILE = "model.safetensors"
+HF_CONFIG_FILE = "hf_config.json"
+CMVN_FILE = "cmvn.json"
+SUMMARY_FILE = "data_summary.json"
+#: Manifest fields the data summary breaks down by.
+SUMMARY_FIELDS = ("dialect", "gender", "age_band", "condition")
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class AsrModel:
+    """A loaded model: network, vocabulary, configs and what it was trained on.
+
+    ``frame_shift``: seconds per output frame. ``sample_rate``: Hz the waveforms given to
+    :meth:`prepare` and :meth:`log_probs` must have (16 kHz).
+    """
+
+    network: CtcModel
+    vocab: Vocabulary
+    config: ModelConfig
+    feature_config: Any | None
+    cmvn: Any | None
+    sample_rate: int
+    frame_shift: float
+    data_summary: dict
+    train_config: dict | None = None
+    path: Path | None = None
+
+    @property
+    def device(self) -> torch.device:
+        """The device the network's weights are on."""
+        return next(self.network.parameters()).device
+
+    def prepare(self, waveforms: Sequence[np.ndarray] | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Network inputs for float32 ``(num_samples,)`` waveforms at :attr:`sample_rate`.
+
+        Returns zero-padded ``(B, T, D)`` features (fbank/MFCC, then CMVN) for feature
+        encoders or ``(B, S)`` samples for waveform encoders, and ``(B,)`` int64 lengths,
+        on the network's device.
+        """
+        if isinstance(waveforms, np.ndarray) and waveforms.ndim == 1:
+            waveforms = [waveforms]
+        if self.network.input_kind == "waveform":
+            items = [torch.as_tensor(np.asarray(w, dtype=np.float32)) for w in waveforms]
+        else:
+            items = [torch.as_tensor(np.asarray(self._features(w), dtype=np.float32)) for w in waveforms]
+        return pad_batch(items, self.device)
+
+    def _features(self, waveform: np.ndarray) -> np.ndarray:
+        from asr.features import compute_features
+
+        feats = compute_features(np.asarray(waveform, dtype=np.float32), self.feature_config)
+        if self.cmvn is not None:
+            feats = self.cmvn.apply(feats)
+        return feats
+
+    def log_probs(self, waveforms: Sequence[np.ndarray] | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """CTC log-probabilities ``(B, T', V)`` float32 and output lengths ``(B,)`` (inference mode)."""
+        if self.network.training:
+            self.network.eval()
+        with torch.inference_mode():
+            inputs, lengths = self.prepare(waveforms)
+            return self.network(inputs, lengths)
+
+
+def pad_batch(items: Sequence[torch.Tensor], device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack ``(T, ...)`` tensors into a zero-padded ``(B, T_max, ...)`` batch and ``(B,)`` int64 lengths."""
+    lengths = torch.tensor([len(x) for x in items], dtype=torch.long)
+    batch = torch.nn.utils.rnn.pad_sequence(list(items), batch_first=True) if items else torch.zeros(0, 0)
+    return batch.to(device), lengths.to(device)
+
+
+# ----------------------------------------------------------------------------- saving
+
+
+def save_model(
+    directory: str | Path,
+    network: CtcModel,
+    model_config: ModelConfig,
+    vocab: Vocabulary,
+    feature_config: Any | None,
+    cmvn: Any | None,
+    data_summary: dict,
+    train_config: Any | None = None,
+) -> Path:
+    """Write a model directory (see the module docstring); returns its path.
+
+    Every file is written atomically and ``config.yaml`` last (after the old one is
+    removed), so an interrupted save leaves a directory :func:`load_model` refuses as
+    incomplete rather than one mixing two models. Other files in ``directory`` (the
+    trainer's checkpoints, logs) are left alone.
+    """
+    directory = Path(directory)
+    if len(vocab) != network.vocab_size:
+        raise AsrError(f"{directory}: vocabulary has {len(vocab)} tokens but the network outputs {network.vocab_size}")
+    if network.input_kind == "features" and feature_config is None:
+        raise AsrError(f"{directory}: a feature encoder needs its feature_config saved with it")
+    directory.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        (directory / CONFIG_FILE).unlink()
+
+    vocab.save(directory / TOKENS_FILE)
+    save_weights(directory / WEIGHTS_FILE, network, {"encoder": model_config.encoder, "format": "pt"})
+    hf_config = network.hf_config()
+    _write_or_remove(directory / HF_CONFIG_FILE, hf_config)
+    _write_or_remove(directory / CMVN_FILE, _cmvn_to_json(cmvn) if cmvn is not None else None)
+    write_json(directory / SUMMARY_FILE, data_summary)
+
+    config = {
+        "format": FORMAT,
+        "encoder": model_config.encoder,
+        "input_kind": network.input_kind,
+        "input_dim": network.input_dim,
+        "vocab_size": len(vocab),
+        "sample_rate": _sample_rate(feature_config),
+        "cmvn": cmvn is not None,
+        "model": to_dict(model_config),
+        "features": to_dict(feature_config) if feature_config is not None else None,
+        "train": to_dict(train_config) if train_config is not None else None,
+    }
+    import yaml
+
+    with atomic_write(directory / CONFIG_FILE) as f:
+        yaml.safe_dump(_plain(config), f, allow_unicode=True, sort_keys=False)
+    return directory
+
+
+def save_weights(path: str | Path, network: torch.nn.Module, metadata: dict[str, str] | None = None) -> None:
+    """Save ``network.state_dict()`` as safetensors, atomically; tensors sharing memory are copied."""
+    from safetensors.torch import save
+
+    seen: set[tuple[int, int]] = set()
+    tensors = {}
+    for name, tensor in network.state_dict().items():
+        tensor = tensor.detach().cpu()
+        key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset())
+        tensors[name] = tensor.clone().contiguous() if key in seen or not tensor.is_contiguous() else tensor
+        seen.add(key)
+    data = save(tensors, metadata=metadata)
+    with atomic_write(path, "wb") as f:
+        f.write(data)
+
+
+def _write_or_remove(path: Path, obj: Any | None) -> None:
+    if obj is None:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    else:
+        write_json(path, obj)
+
+
+def _plain(obj: Any) -> Any:
+    """Tuples to lists and numpy scalars to Python, recursively, for ``yaml.safe_dump``."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> AsrModel:
+    """Restore a model directory written by :func:`save_model`, in eval mode, on ``device``.
+
+    Raises :class:`AsrError` naming the missing file for an incomplete directory, and
+    for weights that do not match the saved config.
+    """
+    import yaml
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_dir():
+        raise AsrError(f"{path}: model directory not found")
+    _require(path, CONFIG_FILE, "the save was interrupted or this is not a model directory")
+    try:
+        config = yaml.safe_load((path / CONFIG_FILE).read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise AsrError(f"{path / CONFIG_FILE}: invalid YAML ({e})") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        found = config.get("format") if isinstance(config, dict) else None
+        raise AsrError(f"{path / CONFIG_FILE}: expected format {FORMAT!r}, found {found!r}")
+    for name in (TOKENS_FILE, WEIGHTS_FILE, SUMMARY_FILE):
+        _require(path, name)
+    model_config = from_dict(ModelConfig, config["model"], source=f"{path / CONFIG_FILE}: model")
+    hf_config = None
+    if model_config.encoder in ("wav2vec2", "whisper"):
+        _require(path, HF_CONFIG_FILE)
+        hf_config = _read_json(path / HF_CONFIG_FILE)
+    feature_config = None
+    if config.get("features") is not None:
+        from asr.features import FeatureConfig
+
+        feature_config = from_dict(FeatureConfig, config["features"], source=f"{path / CONFIG_FILE}: features")
+    cmvn = None
+    if config.get("cmvn"):
+        _require(path, CMVN_FILE)
+        cmvn = _cmvn_from_json(_read_json(path / CMVN_FILE))
+    vocab = Vocabulary.load(path / TOKENS_FILE)
+    if len(vocab) != config.get("vocab_size"):
+        raise AsrError(f"{path / TOKENS_FILE}: {len(vocab)} tokens, but config.yaml says {config.get('vocab_size')}")
+
+    network = build_model(model_config, len(vocab), config.get("input_dim"), hf_config=hf_config)
+    try:
+        state = load_file(str(path / WEIGHTS_FILE), device="cpu")
+    except Exception as e:  # safetensors raises SafetensorError / OSError for a truncated file
+        raise AsrError(f"{path / WEIGHTS_FILE}: unreadable weights ({e})") from e
+    missing, unexpected = network.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        what = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
+        raise AsrError(f"{path / WEIGHTS_FILE}: weights do not match config.yaml ({what})")
+    network.to(device).eval()
+    return AsrModel(
+        network=network,
+        vocab=vocab,
+        config=model_config,
+        feature_config=feature_config,
+        cmvn=cmvn,
+        sample_rate=int(config.get("sample_rate") or SAMPLE_RATE),
+        frame_shift=network.stride * _input_frame_shift(network, feature_config),
+        data_summary=_read_json(path / SUMMARY_FILE),
+        train_config=config.get("train"),
+        path=path,
+    )
+
+
+def _require(path: Path, name: str, why: str = "the model directory is incomplete") -> None:
+    if not (path / name).is_file():
+        raise AsrError(f"{path}: missing {name} ({why})")
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise AsrError(f"{path}: invalid JSON ({e.msg} at line {e.lineno})") from None
+
+
+# ----------------------------------------------------------------------------- features glue
+
+
+def _sample_rate(feature_config: Any | None) -> int:
+    return int(getattr(feature_config, "sample_rate", None) or SAMPLE_RATE)
+
+
+def _input_frame_shift(network: CtcModel, feature_config: Any | None) -> float:
+    """Seconds per input frame: one sample for waveform encoders, the feature hop otherwise."""
+    if network.input_kind == "waveform":
+        return 1.0 / SAMPLE_RATE
+    shift_ms = getattr(feature_config, "frame_shift_ms", None)
+    if shift_ms is not None:
+        return float(shift_ms) / 1000
+    shift = getattr(feature_config, "frame_shift", None)
+    if shift is not None:  # milliseconds as in Kaldi when >= 1, else seconds
+        return float(shift) / 1000 if shift >= 1 else float(shift)
+    return 0.01
+
+
+def _cmvn_to_json(cmvn: Any) -> Any:
+    if hasattr(cmvn, "to_dict"):
+        return cmvn.to_dict()
+    if dataclasses.is_dataclass(cmvn):
+        return _plain({f.name: _array(getattr(cmvn, f.name)) for f in dataclasses.fields(cmvn)})
+    raise AsrError(f"cannot save CMVN of type {type(cmvn).__name__}")
+
+
+def _cmvn_from_json(data: Any) -> Any:
+    from asr.features import Cmvn
+
+    if hasattr(Cmvn, "from_dict"):
+        return Cmvn.from_dict(data)
+    return Cmvn(**{k: np.asarray(v, dtype=np.float32) if isinstance(v, list) else v for k, v in data.items()})
+
+
+def _array(value: Any) -> Any:
+    if isinstance(value, (np.ndarray, torch.Tensor)):
+        return np.asarray(value).tolist()
+    return value
+
+
+# ----------------------------------------------------------------------------- data summary
+
+
+def data_summary_from_manifest(utterances: Iterable[Any]) -> dict:
+    """Hours, utterances and speakers of ``utterances``, in total and by each summary field.
+
+    Returns ``{"hours", "utterances", "speakers", "by": {field: {value: {"hours",
+    "utterances", "speakers"}}}}`` for ``field`` in :data:`SUMMARY_FIELDS`; a missing
+    value counts as ``"unknown"``. Hours are rounded to 4 decimals.
+    """
+    seconds = 0.0
+    count = 0
+    speakers: set[str] = set()
+    groups: dict[str, dict[str, list]] = {f: defaultdict(lambda: [0.0, 0, set()]) for f in SUMMARY_FIELDS}
+    for utt in utterances:
+        seconds += utt.duration
+        count += 1
+        speakers.add(utt.speaker)
+        for name in SUMMARY_FIELDS:
+            group = groups[name][str(getattr(utt, name, None) or UNKNOWN)]
+            group[0] += utt.duration
+            group[1] += 1
+            group[2].add(utt.speaker)
+    return {
+        "hours": round(seconds / 3600, 4),
+        "utterances": count,
+        "speakers": len(speakers),
+        "by": {
+            name: {
+                value: {"hours": round(s / 3600, 4), "utterances": n, "speakers": len(spk)}
+                for value, (s, n, spk) in sorted(groups[name].items())
+            }
+            for name in SUMMARY_FIELDS
+        },
+    }

@@ -1,0 +1,80 @@
+import pytest
+import torch
+
+from asr.config import from_dict
+from asr.errors import AsrError
+from asr.models import ModelConfig, build_model, conv2d_subsampling_lengths
+from asr.models.subsampling import Conv2dSubsampling
+
+TINY = {
+    "conformer": {"d_model": 32, "num_layers": 2, "num_heads": 2, "ffn_dim": 64, "conv_kernel": 7,
+                  "subsampling_channels": 8, "dropout": 0.0},
+    "transformer": {"d_model": 32, "num_layers": 2, "num_heads": 2, "ffn_dim": 64,
+                    "subsampling_channels": 8, "dropout": 0.0},
+}
+
+
+def tiny(encoder: str) -> ModelConfig:
+    return from_dict(ModelConfig, {"encoder": encoder, encoder: TINY[encoder]})
+
+
+@pytest.mark.parametrize("length", [7, 8, 9, 10, 11, 50, 101, 1000])
+def test_subsampling_length_rule_matches_the_module(length):
+    module = Conv2dSubsampling(input_dim=80, d_model=16, channels=4)
+    out, _ = module(torch.zeros(1, length, 80), torch.tensor([length]))
+    assert out.shape[1] == conv2d_subsampling_lengths(torch.tensor([length])).item()
+
+
+def test_subsampling_lengths_are_zero_below_seven_frames():
+    assert conv2d_subsampling_lengths(torch.arange(9)).tolist() == [0, 0, 0, 0, 0, 0, 0, 1, 1]
+
+
+@pytest.mark.parametrize("encoder", ["conformer", "transformer"])
+def test_forward_shapes_and_lengths(encoder):
+    torch.manual_seed(0)
+    net = build_model(tiny(encoder), vocab_size=11, input_dim=40).eval()
+    assert net.input_kind == "features" and net.stride == 4
+    lengths = torch.tensor([60, 45, 3])
+    log_probs, out_lengths = net(torch.randn(3, 60, 40), lengths)
+    assert log_probs.dtype == torch.float32
+    assert log_probs.shape == (3, conv2d_subsampling_lengths(torch.tensor(60)).item(), 11)
+    assert out_lengths.tolist() == net.output_lengths(lengths).tolist() == [14, 10, 0]
+    assert torch.allclose(log_probs.exp().sum(-1), torch.ones(3, 14), atol=1e-5)
+
+
+def test_transformer_output_ignores_padding():
+    torch.manual_seed(0)
+    net = build_model(tiny("transformer"), vocab_size=11, input_dim=40).eval()
+    x = torch.randn(1, 45, 40)
+    alone, _ = net(x, torch.tensor([45]))
+    padded, _ = net(torch.cat([x, torch.randn(1, 15, 40)], 1), torch.tensor([45]))
+    assert torch.allclose(alone[0], padded[0, :10], atol=1e-5)
+
+
+@pytest.mark.parametrize("encoder", ["conformer", "transformer"])
+def test_a_few_steps_reduce_ctc_loss(encoder):
+    torch.manual_seed(0)
+    net = build_model(tiny(encoder), vocab_size=6, input_dim=20)
+    x, lengths = torch.randn(2, 40, 20), torch.tensor([40, 32])
+    targets, target_lengths = torch.tensor([[2, 3, 4], [5, 2, 0]]), torch.tensor([3, 2])
+    opt = torch.optim.AdamW(net.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(5):
+        log_probs, out_lengths = net(x, lengths)
+        loss = torch.nn.functional.ctc_loss(log_probs.transpose(0, 1), targets, out_lengths, target_lengths)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
+
+
+def test_registry_errors():
+    with pytest.raises(AsrError, match="input_dim"):
+        build_model(ModelConfig(), vocab_size=10, input_dim=None)
+    with pytest.raises(AsrError, match="unknown config key 'layers'"):
+        from_dict(ModelConfig, {"conformer": {"layers": 3}})
+    with pytest.raises(AsrError, match="expected one of 'conformer'"):
+        from_dict(ModelConfig, {"encoder": "lstm"})
+    with pytest.raises(AsrError, match="either lora or unfreeze_layers"):
+        from_dict(ModelConfig, {"wav2vec2": {"lora": {"rank": 4}, "unfreeze_layers": 2}})
