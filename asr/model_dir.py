@@ -22,7 +22,6 @@ data_summary.json   hours, utterances and speakers of the training data, in tota
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 from collections import defaultdict
 from dataclasses import dataclass
@@ -83,19 +82,18 @@ class AsrModel:
         """
         if isinstance(waveforms, np.ndarray) and waveforms.ndim == 1:
             waveforms = [waveforms]
-        if self.network.input_kind == "waveform":
-            items = [torch.as_tensor(np.asarray(w, dtype=np.float32)) for w in waveforms]
-        else:
-            items = [torch.as_tensor(np.asarray(self._features(w), dtype=np.float32)) for w in waveforms]
-        return pad_batch(items, self.device)
+        device = self.device
+        items = [torch.as_tensor(np.asarray(w, dtype=np.float32), device=device) for w in waveforms]
+        if self.network.input_kind == "features":
+            items = [self._features(w) for w in items]
+        return pad_batch(items, device)
 
-    def _features(self, waveform: np.ndarray) -> np.ndarray:
+    def _features(self, waveform: torch.Tensor) -> torch.Tensor:
+        """``(S,)`` samples -> ``(T, D)`` features, CMVN-normalised when the model has CMVN."""
         from asr.features import compute_features
 
-        feats = compute_features(np.asarray(waveform, dtype=np.float32), self.feature_config)
-        if self.cmvn is not None:
-            feats = self.cmvn.apply(feats)
-        return feats
+        feats = compute_features(waveform, self.feature_config)
+        return self.cmvn.apply(feats) if self.cmvn is not None else feats
 
     def log_probs(self, waveforms: Sequence[np.ndarray] | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """CTC log-probabilities ``(B, T', V)`` float32 and output lengths ``(B,)`` (inference mode)."""
@@ -146,7 +144,7 @@ def save_model(
     save_weights(directory / WEIGHTS_FILE, network, {"encoder": model_config.encoder, "format": "pt"})
     hf_config = network.hf_config()
     _write_or_remove(directory / HF_CONFIG_FILE, hf_config)
-    _write_or_remove(directory / CMVN_FILE, _cmvn_to_json(cmvn) if cmvn is not None else None)
+    _write_or_remove(directory / CMVN_FILE, cmvn.to_dict() if cmvn is not None else None)
     write_json(directory / SUMMARY_FILE, data_summary)
 
     config = {
@@ -243,7 +241,9 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> AsrModel
     cmvn = None
     if config.get("cmvn"):
         _require(path, CMVN_FILE)
-        cmvn = _cmvn_from_json(_read_json(path / CMVN_FILE))
+        from asr.features import Cmvn
+
+        cmvn = Cmvn.from_dict(_read_json(path / CMVN_FILE), source=str(path / CMVN_FILE))
     vocab = Vocabulary.load(path / TOKENS_FILE)
     if len(vocab) != config.get("vocab_size"):
         raise AsrError(f"{path / TOKENS_FILE}: {len(vocab)} tokens, but config.yaml says {config.get('vocab_size')}")
@@ -288,42 +288,14 @@ def _read_json(path: Path) -> Any:
 
 
 def _sample_rate(feature_config: Any | None) -> int:
-    return int(getattr(feature_config, "sample_rate", None) or SAMPLE_RATE)
+    return int(feature_config.sample_rate) if feature_config is not None else SAMPLE_RATE
 
 
 def _input_frame_shift(network: CtcModel, feature_config: Any | None) -> float:
     """Seconds per input frame: one sample for waveform encoders, the feature hop otherwise."""
     if network.input_kind == "waveform":
         return 1.0 / SAMPLE_RATE
-    shift_ms = getattr(feature_config, "frame_shift_ms", None)
-    if shift_ms is not None:
-        return float(shift_ms) / 1000
-    shift = getattr(feature_config, "frame_shift", None)
-    if shift is not None:  # milliseconds as in Kaldi when >= 1, else seconds
-        return float(shift) / 1000 if shift >= 1 else float(shift)
-    return 0.01
-
-
-def _cmvn_to_json(cmvn: Any) -> Any:
-    if hasattr(cmvn, "to_dict"):
-        return cmvn.to_dict()
-    if dataclasses.is_dataclass(cmvn):
-        return _plain({f.name: _array(getattr(cmvn, f.name)) for f in dataclasses.fields(cmvn)})
-    raise AsrError(f"cannot save CMVN of type {type(cmvn).__name__}")
-
-
-def _cmvn_from_json(data: Any) -> Any:
-    from asr.features import Cmvn
-
-    if hasattr(Cmvn, "from_dict"):
-        return Cmvn.from_dict(data)
-    return Cmvn(**{k: np.asarray(v, dtype=np.float32) if isinstance(v, list) else v for k, v in data.items()})
-
-
-def _array(value: Any) -> Any:
-    if isinstance(value, (np.ndarray, torch.Tensor)):
-        return np.asarray(value).tolist()
-    return value
+    return feature_config.frame_shift / 1000
 
 
 # ----------------------------------------------------------------------------- data summary
@@ -332,9 +304,9 @@ def _array(value: Any) -> Any:
 def data_summary_from_manifest(utterances: Iterable[Any]) -> dict:
     """Hours, utterances and speakers of ``utterances``, in total and by each summary field.
 
-    Returns ``{"hours", "utterances", "speakers", "by": {field: {value: {"hours",
-    "utterances", "speakers"}}}}`` for ``field`` in :data:`SUMMARY_FIELDS`; a missing
-    value counts as ``"unknown"``. Hours are rounded to 4 decimals.
+    Returns ``{"total": {"hours", "utterances", "speakers"}, "by": {field: {value:
+    {"hours", "utterances", "speakers"}}}}`` for ``field`` in :data:`SUMMARY_FIELDS`; a
+    missing value counts as ``"unknown"``. Hours are rounded to 4 decimals.
     """
     seconds = 0.0
     count = 0
@@ -350,9 +322,7 @@ def data_summary_from_manifest(utterances: Iterable[Any]) -> dict:
             group[1] += 1
             group[2].add(utt.speaker)
     return {
-        "hours": round(seconds / 3600, 4),
-        "utterances": count,
-        "speakers": len(speakers),
+        "total": {"hours": round(seconds / 3600, 4), "utterances": count, "speakers": len(speakers)},
         "by": {
             name: {
                 value: {"hours": round(s / 3600, 4), "utterances": n, "speakers": len(spk)}
