@@ -106,7 +106,7 @@ def load_backbone(config: PretrainedConfig, hf_config: dict | None):
         path = check_init_dir(config.init, "wav2vec2")
         try:
             model = AutoModel.from_pretrained(path, local_files_only=True, dtype=torch.float32, **config.hf_config)
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, TypeError) as e:
             raise AsrError(f"wav2vec2.init: cannot load {path} ({e})") from e
         return model.float()
     try:

@@ -148,7 +148,7 @@ def load_encoder(config: PretrainedConfig, hf_config: dict | None):
         path = check_init_dir(config.init, "whisper")
         try:
             model = WhisperModel.from_pretrained(path, local_files_only=True, dtype=torch.float32, **config.hf_config)
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, TypeError) as e:
             raise AsrError(f"whisper.init: cannot load {path} as a Whisper model ({e})") from e
         encoder = model.get_encoder()
         del model
