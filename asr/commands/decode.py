@@ -1,0 +1,43 @@
+"""``asr decode``: decode test manifests into results files (stage 4)."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "decode manifests with a model into results-<stem>.jsonl files (per-utterance edits + metadata)"
+DESCRIPTION = (
+    HELP + ". Greedy CTC by default; --beam-size N for prefix beam search, with --lm PATH "
+    "(from `asr lm`) and --lm-weight W for shallow fusion. Prints the CER overall and per dialect."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="model directory (from `asr train`)")
+    parser.add_argument("--manifests", nargs="+", required=True, help="manifests to decode (.jsonl[.gz])")
+    parser.add_argument("--output-dir", required=True, help="directory for results-<stem>.jsonl and .meta.json")
+    parser.add_argument("--config", default=None, help="decoding config YAML (keys of asr.decode.DecodeConfig)")
+    parser.add_argument("--beam-size", type=int, default=None, help="beam width (1: greedy; default from config, 1)")
+    parser.add_argument("--lm", default=None, help="n-gram LM file from `asr lm` (JSON or ARPA)")
+    parser.add_argument("--lm-weight", type=float, default=None, help="LM weight in shallow fusion (default 0.3)")
+    parser.add_argument("--insertion-bonus", type=float, default=None, help="score added per emitted token")
+    parser.add_argument("--batch-size", type=int, default=None, help="utterances per batch (default 32)")
+    parser.add_argument("--to-simplified", action="store_true", default=None,
+                        help="score after Traditional-to-Simplified conversion")
+    parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ... (default cpu)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from asr.config import load_config
+    from asr.decode import DecodeConfig, decode_manifests
+
+    overrides = {
+        "beam_size": args.beam_size,
+        "lm": args.lm,
+        "lm_weight": args.lm_weight,
+        "insertion_bonus": args.insertion_bonus,
+        "batch_size": args.batch_size,
+        "to_simplified": args.to_simplified,
+    }
+    config = load_config(DecodeConfig, args.config, overrides)
+    decode_manifests(args.model, args.manifests, args.output_dir, config, device=args.device)
+    return 0

@@ -1,0 +1,36 @@
+"""``asr lm``: train a character n-gram language model on manifest transcripts."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "train a character n-gram LM (Kneser-Ney or Witten-Bell) on manifest texts, saved as JSON or ARPA"
+DESCRIPTION = (
+    HELP + ". Units are the scoring tokens (one per Han character, Latin words whole); "
+    "an --output ending in .arpa (or .arpa.gz) is written as ARPA text, anything else as JSON. "
+    "Use it in decoding with `asr decode --lm PATH --lm-weight W`."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--manifest", "--manifests", dest="manifests", nargs="+", required=True,
+                        help="training manifest(s) whose 'text' fields are the training text")
+    parser.add_argument("--output", required=True, help="LM file to write (.json, or .arpa for ARPA text)")
+    parser.add_argument("--order", type=int, default=4, help="n-gram order (default 4)")
+    parser.add_argument("--smoothing", choices=("kneser-ney", "witten-bell"), default="kneser-ney",
+                        help="interpolated smoothing (default kneser-ney)")
+    parser.add_argument("--dev-manifest", default=None, help="report per-token perplexity on this manifest's texts")
+
+
+def run(args: argparse.Namespace) -> int:
+    from asr.lm import sentence_tokens, train_lm_from_manifests
+    from asr.manifest import Manifest
+
+    lm = train_lm_from_manifests(args.manifests, order=args.order, smoothing=args.smoothing)
+    path = lm.save(args.output)
+    sizes = ", ".join(f"{k + 1}-grams {len(t)}" for k, t in enumerate(lm.tables))
+    print(f"wrote {path}: order {lm.order}, {lm.smoothing}, vocabulary {len(lm.vocab)}, {sizes}")
+    if args.dev_manifest:
+        ppl = lm.perplexity(sentence_tokens(u.text) for u in Manifest(args.dev_manifest))
+        print(f"perplexity on {args.dev_manifest}: {ppl:.2f} per token")
+    return 0

@@ -1,0 +1,259 @@
+"""Stage 4: decode test manifests into results files, the artifact the audit reads.
+
+For each manifest ``<dir>/<stem>.jsonl`` :func:`decode_manifests` writes, atomically,
+
+``results-<stem>.jsonl``
+    one JSON object per utterance, in manifest order: ``id``, ``ref`` (the manifest
+    text), ``hyp`` (the decoded text), the character edit counts ``sub``, ``del``,
+    ``ins`` and ``ref_len`` (from :func:`asr.score.score_pair`, after the documented
+    normalisation), ``unit`` (``"char"``), ``confidence`` (see :mod:`asr.search`), then
+    every metadata field of the manifest (``speaker``, ``duration``, ``dialect``,
+    ``accent``, ``gender``, ``age_band``, ``region``, ``condition``, ``snr_db`` when
+    present, and the ``extra`` fields, flat).
+``results-<stem>.meta.json``
+    how the file was made: model directory, manifest, decoding options, normalisation,
+    utterance count and the pooled CER with its edit counts.
+
+Utterances are sorted by duration for batching (less padding), their audio read with
+:func:`asr.audio.load_audio` (honouring ``start`` and ``duration``) and their network
+inputs computed by :meth:`asr.model_dir.AsrModel.prepare`.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator, Sequence
+
+import numpy as np
+
+from asr.audio import load_audio
+from asr.errors import AsrError
+from asr.io import write_json, write_jsonl
+from asr.manifest import Manifest, Utterance
+from asr.score import EditCounts, pooled, score_pair
+from asr.search import Hypothesis, SearchOptions, search
+from asr.text import NORMALIZATION, NORMALIZATION_T2S
+
+if TYPE_CHECKING:  # pragma: no cover
+    from asr.lm import NgramLM
+    from asr.model_dir import AsrModel
+
+log = logging.getLogger(__name__)
+UNIT = "char"
+#: Fields every results row starts with, in order; metadata fields follow.
+RESULT_FIELDS = ("id", "ref", "hyp", "sub", "del", "ins", "ref_len", "unit", "confidence")
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    """Decoding options (``conf/decode.yaml``); CLI flags of the same names override them.
+
+    ``beam_size`` 1 without an LM is greedy CTC. ``lm`` is a file from ``asr lm``
+    (JSON or ARPA), fused with ``lm_weight``; ``insertion_bonus`` is added per emitted
+    token. Batches hold at most ``batch_size`` utterances and ``max_batch_seconds`` of
+    padded audio. ``to_simplified`` scores after Traditional-to-Simplified conversion.
+    """
+
+    beam_size: int = 1
+    lm: str | None = None
+    lm_weight: float = 0.3
+    insertion_bonus: float = 0.0
+    token_threshold: float = -12.0
+    batch_size: int = 32
+    max_batch_seconds: float = 300.0
+    to_simplified: bool = False
+
+    def search_options(self) -> SearchOptions:
+        return SearchOptions(
+            beam_size=self.beam_size,
+            lm_weight=self.lm_weight if self.lm else 0.0,
+            insertion_bonus=self.insertion_bonus,
+            token_threshold=self.token_threshold,
+        )
+
+
+def results_stem(manifest: str | Path) -> str:
+    """``test`` for ``.../test.jsonl`` or ``.../test.jsonl.gz``."""
+    name = Path(manifest).name
+    for suffix in (".jsonl.gz", ".jsonl", ".json"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(name).stem
+
+
+def result_row(utt: Utterance, hyp: str, confidence: float, to_simplified: bool = False) -> dict:
+    """One results row: the contract's fields (see the module docstring), then metadata."""
+    counts = score_pair(utt.text, hyp, UNIT, to_simplified=to_simplified)
+    row = {
+        "id": utt.id,
+        "ref": utt.text,
+        "hyp": hyp,
+        "sub": counts.sub,
+        "del": counts.dele,
+        "ins": counts.ins,
+        "ref_len": counts.ref_len,
+        "unit": UNIT,
+        "confidence": round(float(confidence), 4),
+    }
+    for key, value in utt.metadata().items():
+        row.setdefault(key, value)
+    return row
+
+
+def row_counts(row: dict) -> EditCounts:
+    return EditCounts(row["sub"], row["del"], row["ins"], row["ref_len"])
+
+
+def batches(utterances: Sequence[Utterance], batch_size: int, max_seconds: float) -> list[list[int]]:
+    """Indices of ``utterances`` grouped longest first; a batch's padded length stays within ``max_seconds``."""
+    order = sorted(range(len(utterances)), key=lambda i: (-utterances[i].duration, utterances[i].id))
+    out: list[list[int]] = []
+    for i in order:
+        if out and len(out[-1]) < batch_size and utterances[out[-1][0]].duration * (len(out[-1]) + 1) <= max_seconds:
+            out[-1].append(i)
+        else:
+            out.append([i])
+    return out
+
+
+def _load(manifest: Manifest, utt: Utterance, sample_rate: int) -> np.ndarray:
+    try:
+        return load_audio(manifest.audio_path(utt), sample_rate, start=utt.start, duration=utt.duration)
+    except AsrError as e:
+        raise AsrError(f"{manifest.path}: utterance {utt.id}: {e}") from None
+
+
+def _loaded_batches(manifest: Manifest, utts: list[Utterance], groups: list[list[int]], rate: int) -> Iterator:
+    """Yield ``(indices, waveforms)``, reading the next batch's audio in a thread meanwhile."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        def read(group):
+            return group, [_load(manifest, utts[i], rate) for i in group]
+
+        pending = pool.submit(read, groups[0]) if groups else None
+        for k in range(len(groups)):
+            group, waves = pending.result()
+            pending = pool.submit(read, groups[k + 1]) if k + 1 < len(groups) else None
+            yield group, waves
+
+
+def decode_utterances(
+    model: "AsrModel",
+    manifest: Manifest,
+    utterances: list[Utterance],
+    config: DecodeConfig,
+    lm: "NgramLM | None" = None,
+    progress: bool = False,
+) -> list[dict]:
+    """Results rows for ``utterances`` (in their order)."""
+    options = config.search_options()
+    rows: list[dict | None] = [None] * len(utterances)
+    groups = batches(utterances, config.batch_size, config.max_batch_seconds)
+    bar = _progress(len(utterances), manifest.path.name, progress)
+    for group, waves in _loaded_batches(manifest, utterances, groups, model.sample_rate):
+        log_probs, lengths = model.log_probs(waves)
+        hyps = search(log_probs, lengths, options, lm=lm, token_strings=model.vocab.tokens, blank=model.vocab.blank_id)
+        for i, hyp in zip(group, hyps):
+            rows[i] = result_row(utterances[i], hypothesis_text(model, hyp), hyp.confidence, config.to_simplified)
+        if bar is not None:
+            bar.update(len(group))
+    if bar is not None:
+        bar.close()
+    return rows  # type: ignore[return-value]
+
+
+def hypothesis_text(model: "AsrModel", hyp: Hypothesis) -> str:
+    return model.vocab.decode(hyp.token_ids)
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="utt", file=sys.stderr, leave=False, disable=not sys.stderr.isatty())
+
+
+def decode_manifests(
+    model_dir: str | Path,
+    manifests: Sequence[str | Path],
+    output_dir: str | Path,
+    config: DecodeConfig = DecodeConfig(),
+    device: str = "cpu",
+    progress: bool = True,
+) -> list[Path]:
+    """Decode each manifest with the model in ``model_dir``; write and return the results files."""
+    from asr.model_dir import load_model
+
+    manifests = [Manifest(m) for m in manifests]  # fail fast on a missing manifest
+    model = load_model(model_dir, device=device)
+    lm = None
+    if config.lm:
+        from asr.lm import load_lm
+
+        lm = load_lm(config.lm)
+    output_dir = Path(output_dir)
+    written = []
+    for manifest in manifests:
+        utterances = list(manifest)
+        if not utterances:
+            raise AsrError(f"{manifest.path}: manifest has no utterances")
+        started = time.perf_counter()
+        rows = decode_utterances(model, manifest, utterances, config, lm, progress=progress)
+        elapsed = time.perf_counter() - started
+        stem = results_stem(manifest.path)
+        path = output_dir / f"results-{stem}.jsonl"
+        meta = results_meta(rows, model_dir, manifest.path, config, elapsed)
+        write_jsonl(path, rows)
+        write_json(output_dir / f"results-{stem}.meta.json", meta)
+        print(summary(rows, stem, path))
+        written.append(path)
+    return written
+
+
+def results_meta(rows: list[dict], model_dir, manifest, config: DecodeConfig, seconds: float) -> dict:
+    """The ``results-<stem>.meta.json`` contents (see the module docstring)."""
+    total = pooled(row_counts(r) for r in rows)
+    audio_seconds = sum(float(r.get("duration") or 0.0) for r in rows)
+    return {
+        "model": str(model_dir),
+        "manifest": str(manifest),
+        "utterances": len(rows),
+        "unit": UNIT,
+        "normalization": NORMALIZATION_T2S if config.to_simplified else NORMALIZATION,
+        "decoding": {**asdict(config), "method": _method(config.search_options())},
+        "confidence": "mean over emitted tokens of the token's mean posterior over its aligned frames",
+        "cer": round(total.error_rate, 6) if total.ref_len else None,
+        "sub": total.sub,
+        "del": total.dele,
+        "ins": total.ins,
+        "ref_len": total.ref_len,
+        "audio_seconds": round(audio_seconds, 3),
+        "decode_seconds": round(seconds, 3),
+    }
+
+
+def _method(options: SearchOptions) -> str:
+    return "greedy" if options.beam_size == 1 and options.lm_weight == 0 else "prefix-beam"
+
+
+def summary(rows: list[dict], stem: str, path: Path | None = None, by: str = "dialect") -> str:
+    """A short human summary: overall CER and CER per ``by`` group."""
+    total = pooled(row_counts(r) for r in rows)
+    lines = [
+        f"{stem}: {len(rows)} utterances, CER {100 * total.error_rate:.2f}% "
+        f"(sub {total.sub}, del {total.dele}, ins {total.ins}, ref {total.ref_len})"
+        + (f" -> {path}" if path else "")
+    ]
+    groups: dict[str, list[EditCounts]] = {}
+    for r in rows:
+        groups.setdefault(str(r.get(by) or "(missing)"), []).append(row_counts(r))
+    if len(groups) > 1 or by in (rows[0] if rows else {}):
+        for name, counts in sorted(groups.items()):
+            g = pooled(counts)
+            lines.append(f"  {by}={name}: CER {100 * g.error_rate:.2f}% ({len(counts)} utterances)")
+    return "\n".join(lines)

@@ -1,0 +1,372 @@
+"""Transcribe audio of any length: ``asr.transcribe(model, audio) -> Transcript``.
+
+Long recordings are cut into chunks of at most :data:`CHUNK_SECONDS` at the quietest
+point (lowest short-time energy) of the last third of each chunk, so a chunk boundary
+falls in a pause rather than in a character. A file is read block by block with
+``soundfile`` and only one batch of chunks is in memory at a time, so an hour-long
+file needs no more memory than a minute. Each chunk is resampled to 16 kHz
+(:func:`asr.audio.resample`), decoded (greedy or beam, :mod:`asr.search`), and its
+hypothesis aligned to the chunk's log-probs with CTC forced alignment
+(``torchaudio.functional.forced_align`` and ``merge_tokens``): every token gets start
+and end times in seconds and a confidence, its mean posterior over its frames.
+
+Tokens are grouped into segments (subtitle cues) at pauses of at least
+:data:`SEGMENT_GAP` seconds, at chunk boundaries, and when a segment reaches
+:data:`SEGMENT_MAX_TOKENS` tokens. Output formats: :func:`format_transcript`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from asr.audio import MIN_SAMPLE_RATE, SAMPLE_RATE, audio_info, resample
+from asr.errors import AsrError
+from asr.search import SearchOptions, align, search
+from asr.tokens import join_tokens
+
+if TYPE_CHECKING:  # pragma: no cover
+    from asr.lm import NgramLM
+    from asr.model_dir import AsrModel
+
+Seconds = float
+#: Longest chunk given to the network at once.
+CHUNK_SECONDS: Seconds = 30.0
+#: The cut is placed in the last ``CUT_WINDOW`` fraction of a full chunk.
+CUT_WINDOW = 1 / 3
+#: Audio read from a file at once.
+BLOCK_SECONDS: Seconds = 10.0
+#: Energy frame for choosing cut points.
+ENERGY_FRAME: Seconds = 0.025
+#: Chunks shorter than this are zero-padded to it (the network needs a few frames).
+MIN_CHUNK_SECONDS: Seconds = 0.5
+SEGMENT_GAP: Seconds = 0.8
+SEGMENT_MAX_TOKENS = 30
+FORMATS = ("text", "json", "srt", "tsv")
+
+
+@dataclass(frozen=True)
+class Token:
+    """One recognised token (a Han character or a Latin word) with times in seconds."""
+
+    text: str
+    start: Seconds
+    end: Seconds
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A run of tokens between pauses: one subtitle cue."""
+
+    text: str
+    start: Seconds
+    end: Seconds
+    confidence: float
+    tokens: tuple[Token, ...]
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What :func:`transcribe` returns.
+
+    ``text``: the whole transcript; ``segments``: the cues, each with its tokens;
+    ``duration``: seconds of audio; ``confidence``: mean token confidence (0 when no
+    token was recognised); ``source``: the file path, or ``None`` for an array.
+    """
+
+    text: str
+    segments: tuple[Segment, ...]
+    duration: Seconds
+    confidence: float
+    source: str | None = None
+    chunks: int = 1
+    decoding: dict = field(default_factory=dict)
+
+    @property
+    def tokens(self) -> tuple[Token, ...]:
+        return tuple(t for s in self.segments for t in s.tokens)
+
+    def to_json(self) -> dict:
+        return {
+            "file": self.source,
+            "text": self.text,
+            "duration": round(self.duration, 3),
+            "confidence": round(self.confidence, 4),
+            "segments": [
+                {
+                    "start": s.start, "end": s.end, "text": s.text, "confidence": round(s.confidence, 4),
+                    "tokens": [
+                        {"token": t.text, "start": t.start, "end": t.end, "confidence": round(t.confidence, 4)}
+                        for t in s.tokens
+                    ],
+                }
+                for s in self.segments
+            ],
+        }
+
+
+# ------------------------------------------------------------------------------ chunking
+
+
+def quietest_point(audio: np.ndarray, rate: int) -> int:
+    """Sample index at the centre of the lowest-energy region (100 ms smoothing) of ``audio``."""
+    frame = max(1, int(ENERGY_FRAME * rate))
+    n = len(audio) // frame
+    if n < 2:
+        return len(audio) // 2
+    energy = np.square(audio[: n * frame].astype(np.float64)).reshape(n, frame).mean(axis=1)
+    width = min(4, n)
+    smooth = np.convolve(energy, np.ones(width) / width, mode="same")
+    return int(np.argmin(smooth)) * frame + frame // 2
+
+
+def split_points(buffer: np.ndarray, rate: int, max_seconds: Seconds) -> int:
+    """Where to cut a buffer of at least ``max_seconds``: the quietest point of its last third."""
+    max_len = int(max_seconds * rate)
+    lo = int(max_len * (1 - CUT_WINDOW))
+    return lo + quietest_point(buffer[lo:max_len], rate)
+
+
+def chunk_array(audio: np.ndarray, rate: int, max_seconds: Seconds = CHUNK_SECONDS) -> Iterator[tuple[Seconds, np.ndarray]]:
+    """Yield ``(start_seconds, samples)`` chunks of a waveform at ``rate``."""
+    offset = 0
+    max_len = int(max_seconds * rate)
+    while len(audio) - offset > max_len:
+        cut = split_points(audio[offset : offset + max_len], rate, max_seconds)
+        yield offset / rate, audio[offset : offset + cut]
+        offset += cut
+    if offset < len(audio):
+        yield offset / rate, audio[offset:]
+
+
+def chunk_file(path: str | Path, max_seconds: Seconds = CHUNK_SECONDS) -> Iterator[tuple[Seconds, np.ndarray, int]]:
+    """Yield ``(start_seconds, mono samples, rate)`` chunks of a file, reading it block by block.
+
+    Raises :class:`AsrError` naming the file when it cannot be read (also mid-way).
+    """
+    import soundfile as sf
+
+    audio_info(path)  # missing / empty / unreadable files: one clear AsrError
+    try:
+        f = sf.SoundFile(str(path))
+    except Exception as e:
+        raise AsrError(f"{path}: not a readable audio file (expected wav/flac/ogg/mp3): {e}") from e
+    with f:
+        rate = int(f.samplerate)
+        if rate < MIN_SAMPLE_RATE:
+            raise AsrError(f"{path}: unsupported sample rate {rate} Hz (expected at least {MIN_SAMPLE_RATE} Hz)")
+        max_len = int(max_seconds * rate)
+        block = max(int(BLOCK_SECONDS * rate), max_len)
+        buffer = np.zeros(0, dtype=np.float32)
+        consumed = 0  # samples of the file already yielded
+        total = 0
+        while True:
+            try:
+                data = f.read(frames=block, dtype="float32", always_2d=True)
+            except Exception as e:
+                raise AsrError(f"{path}: audio data is corrupt after {total / rate:.1f} s: {e}") from e
+            total += len(data)
+            if len(data):
+                buffer = np.concatenate([buffer, data.mean(axis=1, dtype=np.float32)])
+            while len(buffer) > max_len:
+                cut = split_points(buffer, rate, max_seconds)
+                yield consumed / rate, buffer[:cut], rate
+                consumed += cut
+                buffer = buffer[cut:]
+            if len(data) < block:
+                break
+        if total == 0:
+            raise AsrError(f"{path}: audio file has no samples (expected speech)")
+        if len(buffer):
+            yield consumed / rate, buffer, rate
+
+
+# ------------------------------------------------------------------------------ decoding
+
+
+def _max_chunk_seconds(model: "AsrModel", chunk_seconds: Seconds) -> Seconds:
+    limit = getattr(model.network, "max_input_length", None)
+    if limit:
+        input_shift = model.frame_shift / max(1, model.network.stride)
+        chunk_seconds = min(chunk_seconds, 0.98 * limit * input_shift)
+    return chunk_seconds
+
+
+def _batched(items: Iterable, size: int) -> Iterator[list]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def transcribe(
+    model: "AsrModel | str | Path",
+    audio: "str | Path | np.ndarray",
+    *,
+    beam_size: int = 1,
+    lm: "NgramLM | str | Path | None" = None,
+    lm_weight: float = 0.3,
+    insertion_bonus: float = 0.0,
+    chunk_seconds: Seconds = CHUNK_SECONDS,
+    batch_size: int = 4,
+) -> Transcript:
+    """Transcribe a file (any format libsndfile reads, any rate, any channels) or a waveform.
+
+    ``audio``: a path, or a float32 ``(num_samples,)`` array at 16 kHz. ``model``: an
+    :class:`~asr.model_dir.AsrModel` or a model directory. ``beam_size`` 1 without an
+    LM decodes greedily; ``lm`` (an :class:`~asr.lm.NgramLM` or its file) is fused with
+    ``lm_weight``. Chunks of at most ``chunk_seconds`` are decoded ``batch_size`` at a time.
+    """
+    if isinstance(model, (str, Path)):
+        from asr.model_dir import load_model
+
+        model = load_model(model)
+    if isinstance(lm, (str, Path)):
+        from asr.lm import load_lm
+
+        lm = load_lm(lm)
+    options = SearchOptions(beam_size=beam_size, lm_weight=lm_weight if lm is not None else 0.0,
+                            insertion_bonus=insertion_bonus)
+    max_seconds = _max_chunk_seconds(model, chunk_seconds)
+    rate = model.sample_rate
+    if isinstance(audio, (str, Path)):
+        source = str(audio)
+        chunks = (
+            (start, resample(samples, file_rate, rate, source=source))
+            for start, samples, file_rate in chunk_file(audio, max_seconds)
+        )
+    else:
+        source = None
+        array = _as_waveform(audio)
+        chunks = chunk_array(array, rate, max_seconds)
+
+    segments: list[Segment] = []
+    duration = 0.0
+    n_chunks = 0
+    for batch in _batched(chunks, batch_size):
+        for (start, samples), tokens in zip(batch, _decode_chunks(model, [c[1] for c in batch], options, lm)):
+            chunk_end = start + len(samples) / rate
+            segments += make_segments([_shift(t, start, chunk_end) for t in tokens])
+            duration = max(duration, chunk_end)
+            n_chunks += 1
+    tokens = [t for s in segments for t in s.tokens]
+    return Transcript(
+        text=_join_segments(segments),
+        segments=tuple(segments),
+        duration=round(duration, 3),
+        confidence=float(np.mean([t.confidence for t in tokens])) if tokens else 0.0,
+        source=source,
+        chunks=n_chunks,
+        decoding={"beam_size": beam_size, "lm_weight": options.lm_weight, "insertion_bonus": insertion_bonus},
+    )
+
+
+def _as_waveform(audio) -> np.ndarray:
+    array = audio.detach().cpu().numpy() if hasattr(audio, "detach") else np.asarray(audio)
+    if array.ndim != 1 or array.size == 0 or not np.issubdtype(array.dtype, np.floating):
+        raise AsrError(
+            f"audio: expected a non-empty float (num_samples,) waveform at {SAMPLE_RATE} Hz, "
+            f"got {array.dtype} of shape {array.shape}"
+        )
+    return array.astype(np.float32, copy=False)
+
+
+def _decode_chunks(model: "AsrModel", waves: Sequence[np.ndarray], options: SearchOptions, lm) -> list[list[Token]]:
+    """Tokens with times relative to each chunk's start."""
+    min_len = int(MIN_CHUNK_SECONDS * model.sample_rate)
+    padded = [w if len(w) >= min_len else np.pad(w, (0, min_len - len(w))) for w in waves]
+    log_probs, lengths = model.log_probs(padded)
+    log_probs = log_probs.float().cpu()
+    hyps = search(log_probs, lengths, options, lm=lm, token_strings=model.vocab.tokens, blank=model.vocab.blank_id)
+    out = []
+    for b, hyp in enumerate(hyps):
+        n = int(lengths[b])
+        spans = hyp.spans if options.beam_size > 1 or options.lm_weight else align(log_probs[b, :n], hyp.token_ids)
+        shift = model.frame_shift
+        out.append([
+            Token(model.vocab.tokens[s.token], s.start * shift, s.end * shift, s.confidence)
+            for s in spans
+            if s.token != model.vocab.unk_id
+        ])
+    return out
+
+
+def _shift(token: Token, offset: Seconds, chunk_end: Seconds) -> Token:
+    start = min(offset + token.start, chunk_end)
+    end = min(max(offset + token.end, start), chunk_end)
+    return Token(token.text, round(start, 3), round(end, 3), token.confidence)
+
+
+def make_segments(tokens: Sequence[Token]) -> list[Segment]:
+    """Group tokens into segments at pauses and length limits (see the module docstring)."""
+    groups: list[list[Token]] = []
+    for token in tokens:
+        if groups and token.start - groups[-1][-1].end < SEGMENT_GAP and len(groups[-1]) < SEGMENT_MAX_TOKENS:
+            groups[-1].append(token)
+        else:
+            groups.append([token])
+    return [
+        Segment(
+            text=join_tokens([t.text for t in g]),
+            start=g[0].start,
+            end=g[-1].end,
+            confidence=float(np.mean([t.confidence for t in g])),
+            tokens=tuple(g),
+        )
+        for g in groups
+    ]
+
+
+def _join_segments(segments: Sequence[Segment]) -> str:
+    return join_tokens([t.text for s in segments for t in s.tokens])
+
+
+# ------------------------------------------------------------------------------ formats
+
+
+def srt_time(seconds: Seconds) -> str:
+    """``HH:MM:SS,mmm``."""
+    ms = int(round(seconds * 1000))
+    h, ms = divmod(ms, 3_600_000)
+    m, ms = divmod(ms, 60_000)
+    s, ms = divmod(ms, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d},{ms:03d}"
+
+
+def _cues(transcript: Transcript, timestamps: str) -> list[tuple[Seconds, Seconds, str, float]]:
+    if timestamps == "token":
+        return [(t.start, t.end, t.text, t.confidence) for t in transcript.tokens]
+    return [(s.start, s.end, s.text, s.confidence) for s in transcript.segments]
+
+
+TSV_HEADER = "file\tstart\tend\tconfidence\ttext"
+
+
+def format_transcript(transcript: Transcript, fmt: str = "text", timestamps: str = "segment") -> str:
+    """The transcript as ``text`` (one line), ``json`` (one object, with per-token times and
+    confidences), ``srt`` (cues per segment, or per token with ``timestamps="token"``) or
+    ``tsv`` (rows of file, start, end, confidence, text; no header: see :data:`TSV_HEADER`).
+    Every returned string ends with a newline.
+    """
+    if fmt == "text":
+        return transcript.text + "\n"
+    if fmt == "json":
+        return json.dumps(transcript.to_json(), ensure_ascii=False) + "\n"
+    cues = _cues(transcript, timestamps)
+    if fmt == "srt":
+        return "".join(
+            f"{i}\n{srt_time(start)} --> {srt_time(end)}\n{text}\n\n" for i, (start, end, text, _) in enumerate(cues, 1)
+        )
+    if fmt == "tsv":
+        name = transcript.source or "-"
+        return "".join(f"{name}\t{start:.3f}\t{end:.3f}\t{conf:.4f}\t{text}\n" for start, end, text, conf in cues)
+    raise AsrError(f"unknown output format {fmt!r} (expected one of: {', '.join(FORMATS)})")
