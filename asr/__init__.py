@@ -20,8 +20,8 @@ __all__ = ["AsrError", "Transcript", "load_audio", "load_model", "transcribe", "
 
 _LAZY = {
     "load_model": "asr.model_dir",
-    "transcribe": "asr.transcribe",
-    "Transcript": "asr.transcribe",
+    "transcribe": "asr.transcription",
+    "Transcript": "asr.transcription",
 }
 
 
