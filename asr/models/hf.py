@@ -51,11 +51,22 @@ class Trainability:
 
     ``backbone``: the whole pretrained encoder; ``front_end``: its convolutional feature
     encoder; ``layers``: its transformer layers, bottom first; ``top``: modules above the
-    layers (a final layer norm) that train whenever any layer does.
+    layers (a final layer norm) that train whenever any layer does; ``fixed``: parameters
+    that never train (Whisper's sinusoidal positions; wav2vec2's mask embedding when
+    masking is off, which would otherwise get no gradient and upset DDP).
     """
 
-    def __init__(self, config: PretrainedConfig, backbone: nn.Module, front_end: nn.Module, layers: nn.ModuleList, top: list[nn.Module]):
+    def __init__(
+        self,
+        config: PretrainedConfig,
+        backbone: nn.Module,
+        front_end: nn.Module,
+        layers: nn.ModuleList,
+        top: list[nn.Module],
+        fixed: list[nn.Parameter] | None = None,
+    ):
         self.config = config
+        self.fixed = list(fixed or [])
         self.backbone = backbone
         self.front_end = front_end
         self.layers = layers
@@ -102,10 +113,8 @@ class Trainability:
             self.front_end._requires_grad = False
 
     def _keep_fixed(self) -> None:
-        """Parameters the pretrained model never trains (Whisper's sinusoidal positions)."""
-        for module in self.backbone.modules():
-            if getattr(module, "_asr_fixed", False):
-                module.requires_grad_(False)
+        for param in self.fixed:
+            param.requires_grad_(False)
 
 
 def count_trainable(module: nn.Module) -> tuple[int, int]:

@@ -69,7 +69,9 @@ class Wav2Vec2Ctc(CtcModel):
         self.use_attention_mask = getattr(hf, "feat_extract_norm", "layer") == "layer"
         encoder = self.backbone.encoder
         top = [encoder.layer_norm] if getattr(hf, "do_stable_layer_norm", False) else []
-        self.trainability = Trainability(config, self.backbone, self.backbone.feature_extractor, encoder.layers, top)
+        masking = getattr(hf, "mask_time_prob", 0) > 0 or getattr(hf, "mask_feature_prob", 0) > 0
+        fixed = [] if masking or not hasattr(self.backbone, "masked_spec_embed") else [self.backbone.masked_spec_embed]
+        self.trainability = Trainability(config, self.backbone, self.backbone.feature_extractor, encoder.layers, top, fixed)
         self.head = CtcHead(hf.hidden_size, vocab_size, config.head_dropout)
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:

@@ -67,13 +67,15 @@ class WhisperCtc(CtcModel):
         self.config = config
         self.encoder = load_encoder(config, hf_config)
         hf = self.encoder.config
-        self.encoder.embed_positions._asr_fixed = True  # Whisper never trains its sinusoidal positions
         self.max_input_length = 2 * hf.max_source_positions * HOP_LENGTH
         extractor = WhisperFeatureExtractor(feature_size=hf.num_mel_bins, sampling_rate=SAMPLE_RATE, hop_length=HOP_LENGTH, n_fft=N_FFT)
         self.register_buffer("mel_filters", torch.tensor(extractor.mel_filters, dtype=torch.float32), persistent=False)
         self.register_buffer("window", torch.hann_window(N_FFT), persistent=False)
         front_end = torch.nn.ModuleList([self.encoder.conv1, self.encoder.conv2])
-        self.trainability = Trainability(config, self.encoder, front_end, self.encoder.layers, [self.encoder.layer_norm])
+        self.trainability = Trainability(
+            config, self.encoder, front_end, self.encoder.layers, [self.encoder.layer_norm],
+            fixed=[self.encoder.embed_positions.weight],  # Whisper never trains its sinusoidal positions
+        )
         self.head = CtcHead(hf.d_model, vocab_size, config.head_dropout)
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
