@@ -95,6 +95,7 @@ def test_fine_tune_from_a_local_checkpoint_and_reload_without_it(checkpoint, tmp
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0]
+    assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
 
     vocab = Vocabulary(["<blank>", "<unk>", "a", "b", "c", "d"])
     save_model(tmp_path / "m", net, cfg, vocab, None, None, {"total": {}}, None)
