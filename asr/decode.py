@@ -190,6 +190,14 @@ def decode_manifests(
     from asr.model_dir import load_model
 
     manifests = [Manifest(m) for m in manifests]  # fail fast on a missing manifest
+    stems: dict[str, Path] = {}
+    for manifest in manifests:
+        other = stems.setdefault(results_stem(manifest.path), manifest.path)
+        if other != manifest.path:
+            raise AsrError(
+                f"{manifest.path}: same name as {other}; both would write results-{results_stem(other)}.jsonl "
+                "(decode them into different --output-dir)"
+            )
     model = load_model(model_dir, device=device)
     lm = None
     if config.lm:

@@ -351,10 +351,11 @@ def _cues(transcript: Transcript, timestamps: str) -> list[tuple[Seconds, Second
 TSV_HEADER = "file\tstart\tend\tconfidence\ttext"
 
 
-def format_transcript(transcript: Transcript, fmt: str = "text", timestamps: str = "segment") -> str:
-    """The transcript as ``text`` (one line), ``json`` (one object, with per-token times and
-    confidences), ``srt`` (cues per segment, or per token with ``timestamps="token"``) or
-    ``tsv`` (rows of file, start, end, confidence, text; no header: see :data:`TSV_HEADER`).
+def format_transcript(transcript: Transcript, fmt: str = "text", timestamps: str = "token") -> str:
+    """The transcript as ``text`` (one line), ``json`` (one object: segments, each with its
+    tokens' times and confidences), ``srt`` (a cue per token, or per segment with
+    ``timestamps="segment"``) or ``tsv`` (rows of file, start, end, confidence, text, per
+    token or per segment; no header: see :data:`TSV_HEADER`).
     Every returned string ends with a newline.
     """
     if fmt == "text":

@@ -106,6 +106,14 @@ def test_bad_audio_names_the_utterance(model_dir, tiny_manifest, tmp_path):
     assert not (tmp_path / "out" / "results-test.jsonl").exists()
 
 
+def test_manifests_with_the_same_name_are_refused(model_dir, tiny_manifest, tmp_path):
+    other = tmp_path / "other" / "test.jsonl"
+    other.parent.mkdir()
+    other.write_bytes(tiny_manifest.read_bytes())
+    with pytest.raises(AsrError, match=r"other/test\.jsonl: same name as .*test\.jsonl; both would write results-test"):
+        decode_manifests(model_dir, [tiny_manifest, other], tmp_path / "out", progress=False)
+
+
 def test_decode_config_rejects_unknown_keys(model_dir, tiny_manifest, tmp_path, capsys):
     conf = tmp_path / "decode.yaml"
     conf.write_text("beam_size: 2\nbeam_width: 3\n")

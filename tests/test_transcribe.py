@@ -68,7 +68,9 @@ def test_files_of_any_format_rate_and_channels(model, tmp_path, name, rate, chan
     token = doc["segments"][0]["tokens"][0]
     assert set(token) == {"token", "start", "end", "confidence"}
     cues = srt_cues(format_transcript(result, "srt"))
-    assert len(cues) == len(result.segments)
+    assert len(cues) == len(result.tokens)
+    assert [c[0] for c in cues] == pytest.approx([t.start for t in result.tokens], abs=1e-6)
+    assert len(srt_cues(format_transcript(result, "srt", timestamps="segment"))) == len(result.segments)
     assert all(0 <= s <= e <= 2.08 for s, e in cues)
     assert all(e1 <= s2 for (_, e1), (s2, _) in zip(cues, cues[1:]))
 
@@ -116,7 +118,7 @@ def test_three_minutes_streamed_in_bounded_chunks(tmp_path):
     assert len(result.tokens) == len(times)  # no token lost or doubled at chunk boundaries
     assert result.tokens[0].start == pytest.approx(1.0, abs=0.05)
     assert result.tokens[-1].end == pytest.approx(times[-1] + 0.2, abs=0.05)
-    cues = srt_cues(format_transcript(result, "srt", timestamps="token"))
+    cues = srt_cues(format_transcript(result, "srt"))
     assert len(cues) == len(times) and all(e1 <= s2 for (_, e1), (s2, _) in zip(cues, cues[1:]))
 
 
@@ -140,9 +142,12 @@ def test_formats():
     tokens = (Token("打", 1.0, 1.2, 0.9), Token("开", 1.3, 1.5, 0.7))
     t = Transcript("打开", (Segment("打开", 1.0, 1.5, 0.8, tokens),), 3725.5, 0.8, "a.wav")
     assert format_transcript(t, "text") == "打开\n"
-    assert format_transcript(t, "srt") == "1\n00:00:01,000 --> 00:00:01,500\n打开\n\n"
-    assert format_transcript(t, "tsv") == "a.wav\t1.000\t1.500\t0.8000\t打开\n"
-    assert format_transcript(t, "tsv", timestamps="token").count("\n") == 2
+    assert format_transcript(t, "srt", timestamps="segment") == "1\n00:00:01,000 --> 00:00:01,500\n打开\n\n"
+    assert format_transcript(t, "srt") == (
+        "1\n00:00:01,000 --> 00:00:01,200\n打\n\n2\n00:00:01,300 --> 00:00:01,500\n开\n\n"
+    )
+    assert format_transcript(t, "tsv", timestamps="segment") == "a.wav\t1.000\t1.500\t0.8000\t打开\n"
+    assert format_transcript(t, "tsv") == "a.wav\t1.000\t1.200\t0.9000\t打\na.wav\t1.300\t1.500\t0.7000\t开\n"
     assert srt_time(3725.5) == "01:02:05,500"
     with pytest.raises(AsrError, match="unknown output format 'xml'"):
         format_transcript(t, "xml")

@@ -25,8 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None,
                         help=f"model directory (default: ${MODEL_ENV}, else {DEFAULT_MODEL})")
     parser.add_argument("--format", choices=tuple(EXTENSIONS), default="text", help="output format (default text)")
-    parser.add_argument("--timestamps", choices=("segment", "token"), default="segment",
-                        help="srt/tsv: one cue per segment (default) or per token (character)")
+    parser.add_argument("--timestamps", choices=("token", "segment"), default="token",
+                        help="srt/tsv: one cue/row per token, i.e. per character (default), or per segment "
+                             "(tokens between pauses: subtitle-style cues)")
     parser.add_argument("--output-dir", default=None,
                         help="write <file stem>.<txt|json|srt|tsv> here instead of printing to stdout")
     parser.add_argument("--beam-size", type=int, default=1, help="beam width (1: greedy, the default)")
