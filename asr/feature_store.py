@@ -49,6 +49,7 @@ DEFAULT_SHARD_SIZE = 500
 CONFIG_FILE = "features.yaml"
 CMVN_FILE = "cmvn.json"
 _SHARD_RE = re.compile(r"^shard-(\d{5,})\.(safetensors|done)$")
+_TEMP_RE = re.compile(r"^\.shard-\d{5,}\.(safetensors|done)\..*\.tmp$")  # left by a killed run
 
 
 @dataclass(frozen=True)
@@ -271,12 +272,13 @@ def _read_marker(shard: _Shard) -> dict | None:
 
 
 def _remove_stale_shards(shard_dir: Path, count: int) -> None:
-    """Delete shards beyond the current plan (left by a longer manifest or a smaller shard_size)."""
+    """Delete shards beyond the current plan (left by a longer manifest or a smaller shard_size)
+    and temporary files of a killed run."""
     if not shard_dir.is_dir():
         return
     for path in shard_dir.iterdir():
         match = _SHARD_RE.match(path.name)
-        if match and int(match.group(1)) >= count:
+        if (match and int(match.group(1)) >= count) or _TEMP_RE.match(path.name):
             path.unlink()
 
 

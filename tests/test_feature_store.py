@@ -10,6 +10,7 @@ import soundfile as sf
 import torch
 
 import asr.feature_store as store
+import asr.features as features_module
 from asr.audio import load_audio
 from asr.cli import main
 from asr.config import load_config
@@ -76,6 +77,7 @@ def test_extraction_writes_readable_shards_manifest_config_and_cmvn(tmp_path):
     np.testing.assert_allclose(cmvn.mean, everything.mean(0), rtol=1e-5)
     np.testing.assert_allclose(cmvn.std, everything.std(0, unbiased=False), rtol=1e-4)
     assert not list(out.rglob("*.tmp"))
+    assert features_module.extract_features is extract_features  # the contract's import path works too
 
 
 def test_rerun_recomputes_only_a_missing_shard(tmp_path):
@@ -144,11 +146,12 @@ def test_config_change_invalidates_shards_and_stale_outputs(tmp_path):
     assert 0 < (feats - exact).abs().max() <= 0.1  # float16 storage rounds
 
 
-def test_fewer_utterances_remove_stale_shards(tmp_path):
+def test_fewer_utterances_remove_stale_shards_and_temporary_files(tmp_path):
     out = tmp_path / "fbank"
     extract_features(make_manifest(tmp_path, "train", 5), out, shard_size=2, progress=False)
     manifest = tmp_path / "train.jsonl"
     manifest.write_text("".join(manifest.read_text().splitlines(keepends=True)[:2]))
+    (out / "train" / ".shard-00001.safetensors.x1y2.tmp").write_bytes(b"killed mid-write")
     result = extract_features(manifest, out, shard_size=2, progress=False)
     assert result.reused_shards == (0,) and sorted(p.name for p in (out / "train").iterdir()) == [
         "shard-00000.done", "shard-00000.safetensors"]

@@ -15,22 +15,20 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from asr.feature_store import DEFAULT_SHARD_SIZE
-
     parser.add_argument("--config", default=None, help="features YAML (FeatureConfig keys; default: Kaldi fbank, 80 bins)")
     parser.add_argument("--manifests", nargs="+", required=True, help="utterance manifests; split = file name stem")
     parser.add_argument("--output-dir", required=True, help="directory for shards, feature manifests and cmvn.json")
     parser.add_argument("--cmvn-from", default=None, metavar="SPLIT",
                         help="split whose features give the global CMVN statistics (e.g. train)")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
-    parser.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE,
-                        help=f"utterances per shard (default {DEFAULT_SHARD_SIZE})")
+    parser.add_argument("--shard-size", type=int, default=None,
+                        help="utterances per shard (default: asr.feature_store.DEFAULT_SHARD_SIZE, 500)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
     from asr.config import load_config
-    from asr.feature_store import extract_features, split_name
+    from asr.feature_store import DEFAULT_SHARD_SIZE, extract_features, split_name
     from asr.features import FeatureConfig
 
     config = load_config(FeatureConfig, args.config)
@@ -40,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     if args.cmvn_from is not None and args.cmvn_from not in splits:
         raise AsrError(f"--cmvn-from {args.cmvn_from}: no manifest of that split among {', '.join(splits)}")
     for manifest, split in zip(args.manifests, splits):
-        result = extract_features(manifest, args.output_dir, config, jobs=args.jobs, shard_size=args.shard_size,
+        result = extract_features(manifest, args.output_dir, config, jobs=args.jobs,
+                                  shard_size=args.shard_size or DEFAULT_SHARD_SIZE,
                                   cmvn=split == args.cmvn_from, progress=args.progress)
         print(f"{split}: {result.num_utterances} utterances, {result.num_frames} frames of dim {config.dim}, "
               f"{len(result.computed_shards)} shard(s) computed, {len(result.reused_shards)} reused -> {result.manifest}"
