@@ -1,0 +1,367 @@
+"""Training data: utterances to padded batches of network inputs and CTC targets.
+
+A :class:`SpeechDataset` is indexed by ``(index, seed)`` keys: ``seed`` drives the
+utterance's augmentation (speed perturbation), so what a batch contains is a function of
+the sampler's position alone, whatever the number of data-loader workers. Inputs come
+from one of three sources (:class:`InputSource`):
+
+* ``stored``: features precomputed by ``asr features`` (a feature manifest), CMVN applied;
+* ``features``: fbank/MFCC computed on the fly from the audio (speed perturbation possible);
+* ``waveform``: the 16 kHz samples themselves, for wav2vec2 and Whisper encoders.
+
+Batching (:mod:`asr.sampler`) and augmentation (:mod:`asr.augment`) live beside this module;
+the names are re-exported here.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from asr.augment import SpecAugment, SpecAugmentConfig, choose_speed, speed_perturb
+from asr.errors import AsrError
+from asr.manifest import Utterance
+from asr.sampler import BucketingSampler, DistributedBucketingSampler, balance_weights, group_shares, pack_batches
+
+__all__ = [
+    "Batch",
+    "BucketingSampler",
+    "DistributedBucketingSampler",
+    "KeyedBatches",
+    "SpecAugment",
+    "SpecAugmentConfig",
+    "SpeechDataset",
+    "balance_weights",
+    "collate",
+    "group_shares",
+    "group_values",
+    "pack_batches",
+    "speed_perturb",
+]
+
+log = logging.getLogger(__name__)
+
+#: Loads one utterance's network input: ``(index, speed factor) -> (T, D) features or (S,) samples``.
+InputLoader = Callable[[int, float], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One utterance ready for collation."""
+
+    index: int
+    inputs: torch.Tensor  # (T, D) float32 features or (S,) float32 samples
+    target: torch.Tensor  # (L,) int64 token ids
+    duration: float  # seconds of audio after speed perturbation
+
+
+@dataclass
+class Batch:
+    """A padded batch.
+
+    ``inputs``: ``(B, T, D)`` features or ``(B, S)`` samples, zero-padded; ``input_lengths``
+    ``(B,)`` int64; ``targets`` ``(B, L)`` int64 padded with 0 and ``target_lengths`` ``(B,)``;
+    ``indices`` the dataset indices; ``seconds`` the total audio duration.
+    """
+
+    inputs: torch.Tensor
+    input_lengths: torch.Tensor
+    targets: torch.Tensor
+    target_lengths: torch.Tensor
+    indices: list[int]
+    seconds: float
+
+    def to(self, device: torch.device | str) -> "Batch":
+        return Batch(
+            self.inputs.to(device, non_blocking=True),
+            self.input_lengths.to(device),
+            self.targets.to(device),
+            self.target_lengths.to(device),
+            self.indices,
+            self.seconds,
+        )
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def collate(items: Sequence[Item]) -> Batch:
+    """Pad a list of :class:`Item` into a :class:`Batch`."""
+    pad = torch.nn.utils.rnn.pad_sequence
+    return Batch(
+        inputs=pad([it.inputs for it in items], batch_first=True),
+        input_lengths=torch.tensor([len(it.inputs) for it in items], dtype=torch.long),
+        targets=pad([it.target for it in items], batch_first=True),
+        target_lengths=torch.tensor([len(it.target) for it in items], dtype=torch.long),
+        indices=[it.index for it in items],
+        seconds=float(sum(it.duration for it in items)),
+    )
+
+
+class SpeechDataset(torch.utils.data.Dataset):
+    """Utterances with their token ids; ``dataset[(index, seed)]`` is an :class:`Item`.
+
+    ``speeds``: speed-perturbation factors drawn uniformly per utterance from ``seed``
+    (empty: none); only sources that read audio can apply them.
+    """
+
+    def __init__(
+        self,
+        utterances: Sequence[Utterance],
+        targets: Sequence[Sequence[int]],
+        loader: InputLoader,
+        lengths: Sequence[int],
+        speeds: Sequence[float] = (),
+    ):
+        if len(utterances) != len(targets) or len(utterances) != len(lengths):
+            raise AsrError("utterances, targets and lengths must have the same length")
+        self.utterances = list(utterances)
+        self.targets = [torch.tensor(t, dtype=torch.long) for t in targets]
+        self.loader = loader
+        self.lengths = [int(n) for n in lengths]
+        self.speeds = tuple(speeds)
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> Item:
+        index, seed = key if isinstance(key, tuple) else (key, 0)
+        speed = 1.0
+        if self.speeds:
+            speed = choose_speed(self.speeds, torch.Generator().manual_seed(int(seed)))
+        inputs = self.loader(index, speed)
+        return Item(index, inputs, self.targets[index], self.utterances[index].duration / speed)
+
+    def texts(self) -> list[str]:
+        return [u.text for u in self.utterances]
+
+
+class KeyedBatches:
+    """Wraps a :class:`BucketingSampler`: yields ``[(index, seed), ...]`` per batch.
+
+    Each utterance's augmentation seed derives from ``(seed, epoch, rank, batch position,
+    slot)``, so batches resumed mid-epoch are augmented exactly as in an uninterrupted run.
+    """
+
+    def __init__(self, sampler: BucketingSampler, seed: int):
+        self.sampler = sampler
+        self.seed = int(seed)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        s = self.sampler
+        for b, batch in enumerate(s, start=s.start):
+            keys = np.random.SeedSequence([self.seed, s.epoch, s.rank, b]).generate_state(len(batch))
+            yield [(i, int(k)) for i, k in zip(batch, keys)]
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+
+def group_values(utterances: Sequence[Utterance], field: str) -> list[Any]:
+    """Each utterance's value of a manifest field (first-class or in ``extra``); None if absent."""
+    known = {f for f in Utterance.__dataclass_fields__ if f != "extra"}
+    if field in known:
+        return [getattr(u, field) for u in utterances]
+    values = [u.extra.get(field) for u in utterances]
+    if all(v is None for v in values):
+        raise AsrError(f"balance_by: no utterance has a field {field!r} (first-class fields: {', '.join(sorted(known))})")
+    return values
+
+
+# ----------------------------------------------------------------------------- input sources
+
+
+class WaveformLoader:
+    """``(S,)`` float32 samples of utterance ``index`` at ``sample_rate``, speed-perturbed.
+
+    ``utterances`` must have absolute audio paths.
+    """
+
+    def __init__(self, utterances: Sequence[Utterance], sample_rate: int):
+        self.utterances = list(utterances)
+        self.sample_rate = int(sample_rate)
+
+    def __call__(self, index: int, speed: float) -> torch.Tensor:
+        from asr.feature_store import utterance_audio
+
+        audio = torch.from_numpy(utterance_audio(self.utterances[index], self.sample_rate))
+        return speed_perturb(audio, self.sample_rate, speed)
+
+
+class FeatureLoader:
+    """``(T, D)`` features computed on the fly from a :class:`WaveformLoader`, then CMVN."""
+
+    def __init__(self, waveforms: WaveformLoader, feature_config: Any, cmvn: Any | None):
+        self.waveforms = waveforms
+        self.feature_config = feature_config
+        self.cmvn = cmvn
+
+    def __call__(self, index: int, speed: float) -> torch.Tensor:
+        from asr.features import compute_features
+
+        feats = compute_features(self.waveforms(index, speed), self.feature_config)
+        return self.cmvn.apply(feats) if self.cmvn is not None else feats
+
+
+class StoredFeatureLoader:
+    """``(T, D)`` features read from ``asr features`` shards, then CMVN (no speed perturbation)."""
+
+    def __init__(self, records: Sequence[Any], cmvn: Any | None):
+        self.records = list(records)
+        self.cmvn = cmvn
+        self._reader = None
+
+    def __call__(self, index: int, speed: float) -> torch.Tensor:
+        if speed != 1.0:
+            raise AsrError("speed perturbation needs features computed from audio (inputs.source: audio)")
+        if self._reader is None:  # one reader per process (data-loader workers get their own)
+            from asr.feature_store import FeatureReader
+
+            self._reader = FeatureReader()
+        feats = self._reader.read(self.records[index])
+        return self.cmvn.apply(feats) if self.cmvn is not None else feats
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_reader": None}
+
+
+# ----------------------------------------------------------------------------- opening a data set
+
+
+@dataclass(frozen=True)
+class OpenedData:
+    """A manifest ready for training: the dataset and what the model must remember about it."""
+
+    dataset: SpeechDataset
+    feature_config: Any | None  # FeatureConfig of feature encoders, None for waveform encoders
+    cmvn: Any | None
+    input_dim: int | None
+
+
+def read_utterances(path: str | Path) -> tuple[list[Utterance], list[Any] | None]:
+    """Utterances of a plain or a feature manifest, audio paths made absolute; the feature
+    records too when it is a feature manifest (``None`` otherwise)."""
+    import dataclasses
+    import json
+
+    from asr.io import open_text
+    from asr.manifest import Manifest
+
+    path = Path(path)
+    if not path.is_file():
+        raise AsrError(f"{path}: manifest not found")
+    with open_text(path) as f:
+        first = next((line for line in f if line.strip()), "")
+    try:
+        is_features = "shard" in json.loads(first) if first else False
+    except json.JSONDecodeError:
+        is_features = False
+    root = path.parent.absolute()
+    if is_features:
+        from asr.feature_store import read_feature_manifest
+
+        records = read_feature_manifest(path)
+        utts = [r.utterance for r in records]
+    else:
+        records, utts = None, list(Manifest(path))
+    if not utts:
+        raise AsrError(f"{path}: manifest has no utterances")
+    utts = [u if Path(u.audio).is_absolute() else dataclasses.replace(u, audio=str(root / u.audio)) for u in utts]
+    return utts, records
+
+
+def open_data(
+    path: str | Path,
+    targets_of: Callable[[str], list[int]],
+    input_kind: str,
+    inputs: Any,
+    speeds: Sequence[float] = (),
+    sample_rate: int = 16000,
+    feature_config: Any | None = None,
+    cmvn: Any | None = None,
+) -> OpenedData:
+    """Open a manifest for training or evaluation.
+
+    ``inputs`` is an :class:`asr.train_config.InputConfig`. ``feature_config`` and ``cmvn``
+    (from the training set) make a dev set use exactly the training inputs; left None they
+    are found beside the manifest or derived (see ``InputConfig``).
+    """
+    utts, records = read_utterances(path)
+    targets = [targets_of(u.text) for u in utts]
+    if input_kind == "waveform":
+        lengths = [int(round(u.duration * sample_rate)) for u in utts]
+        dataset = SpeechDataset(utts, targets, WaveformLoader(utts, sample_rate), lengths, speeds)
+        return OpenedData(dataset, None, None, None)
+    from asr.features import num_frames
+
+    if inputs.source == "stored":
+        if records is None:
+            raise AsrError(f"{path}: inputs.source is 'stored' but this is not a feature manifest "
+                           "(run `asr features`, or set inputs.source: audio)")
+        if speeds and any(s != 1.0 for s in speeds):
+            raise AsrError("augment.speed_perturb needs features computed on the fly: set inputs.source: audio")
+        stored_config = _stored_feature_config(Path(path))
+        if feature_config is not None and feature_config != stored_config:
+            raise AsrError(f"{path}: its features.yaml differs from the training features")
+        feature_config = stored_config
+        cmvn = cmvn if cmvn is not None or not inputs.cmvn else _cmvn_beside(Path(path), required=True)
+        loader: InputLoader = StoredFeatureLoader(records, cmvn)
+        lengths = [r.num_frames for r in records]
+    else:
+        if feature_config is None:
+            feature_config = inputs.features or _stored_feature_config(Path(path), missing_ok=True)
+        waveforms = WaveformLoader(utts, feature_config.sample_rate)
+        if cmvn is None and inputs.cmvn:
+            cmvn = _cmvn_beside(Path(path), required=False, config=feature_config)
+            if cmvn is None:
+                cmvn = estimate_cmvn(FeatureLoader(waveforms, feature_config, None), len(utts), inputs.cmvn_utterances)
+        loader = FeatureLoader(waveforms, feature_config, cmvn)
+        lengths = [max(1, num_frames(int(round(u.duration * feature_config.sample_rate)), feature_config)) for u in utts]
+    dataset = SpeechDataset(utts, targets, loader, lengths, speeds)
+    return OpenedData(dataset, feature_config, cmvn, feature_config.dim)
+
+
+def estimate_cmvn(loader: InputLoader, count: int, limit: int) -> Any:
+    """Global CMVN from at most ``limit`` utterances spread evenly over the set."""
+    from asr.features import Cmvn, CmvnStats
+
+    picks = np.unique(np.linspace(0, count - 1, num=min(count, limit)).round().astype(int))
+    stats = None
+    for i in picks:
+        feats = loader(int(i), 1.0)
+        stats = stats or CmvnStats(feats.shape[1])
+        stats.accumulate(feats)
+    log.info("estimated CMVN from %d utterances", len(picks))
+    return Cmvn.from_stats(stats)
+
+
+def _stored_feature_config(manifest: Path, missing_ok: bool = False) -> Any:
+    from asr.config import from_dict, load_yaml
+    from asr.feature_store import CONFIG_FILE
+    from asr.features import FeatureConfig
+
+    path = manifest.parent / CONFIG_FILE
+    if not path.is_file():
+        if missing_ok:
+            return FeatureConfig()
+        raise AsrError(f"{path}: not found (feature manifests need the features.yaml `asr features` writes)")
+    return from_dict(FeatureConfig, load_yaml(path), source=str(path))
+
+
+def _cmvn_beside(manifest: Path, required: bool, config: Any | None = None) -> Any | None:
+    from asr.feature_store import CMVN_FILE
+    from asr.features import Cmvn
+
+    path = manifest.parent / CMVN_FILE
+    if not path.is_file():
+        if required:
+            raise AsrError(f"{path}: not found (run `asr features --cmvn-from train`, or set inputs.cmvn: false)")
+        return None
+    if config is not None and _stored_feature_config(manifest, missing_ok=True) != config:
+        return None  # statistics of other features
+    return Cmvn.from_json(path)

@@ -1,0 +1,173 @@
+"""The training configuration: one frozen dataclass per concern, loaded from YAML.
+
+``recipes/dialect/conf/train.yaml`` is the reference; every key is optional and unknown
+keys are refused (:func:`asr.config.from_dict`). Steps are optimizer steps (one per
+``optimizer.accum_grad`` batches).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+from asr.augment import SpecAugmentConfig
+from asr.config import load_config
+from asr.errors import AsrError
+from asr.features import FeatureConfig
+from asr.models import ModelConfig
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    """Where feature encoders get their inputs (waveform encoders always read the audio).
+
+    ``source``: ``stored`` reads the features ``asr features`` wrote (the train and dev
+    manifests are then feature manifests, with ``features.yaml`` and ``cmvn.json`` beside
+    them); ``audio`` computes them on the fly, which speed perturbation needs.
+    ``features``: the feature options for ``audio`` (``None``: the ``features.yaml`` beside
+    the manifest when there is one, else the defaults). ``cmvn``: normalise with global
+    mean and variance (from ``cmvn.json`` beside the manifest, else estimated on at most
+    ``cmvn_utterances`` training utterances).
+    """
+
+    source: Literal["stored", "audio"] = "stored"
+    features: FeatureConfig | None = None
+    cmvn: bool = True
+    cmvn_utterances: int = 1000
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """AdamW. ``grad_clip``: max global gradient norm (0: off). ``accum_grad``: batches per step."""
+
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.98)
+    eps: float = 1e-9
+    weight_decay: float = 1e-3
+    grad_clip: float = 5.0
+    accum_grad: int = 1
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """Learning rate: linear warmup over ``warmup_steps`` to ``optimizer.lr``, then decay.
+
+    ``cosine``: to ``min_lr_ratio * lr`` at the last step; ``noam``: ``lr * sqrt(warmup /
+    step)`` (never below ``min_lr_ratio * lr``); ``constant``: no decay.
+    """
+
+    kind: Literal["cosine", "noam", "constant"] = "cosine"
+    warmup_steps: int = 500
+    min_lr_ratio: float = 0.02
+
+
+@dataclass(frozen=True)
+class BatchingConfig:
+    """Length-bucketed batches of padded size ``batch_size * longest <= max_frames``.
+
+    Frames are input frames (feature frames, or samples for waveform encoders).
+    ``max_batch_size`` caps utterances per batch (0: no cap). ``num_workers``: data-loader
+    processes (0 loads in the training process).
+    """
+
+    max_frames: int = 20000
+    max_batch_size: int = 0
+    num_workers: int = 0
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """``speed_perturb``: factors drawn uniformly per utterance (e.g. ``[0.9, 1.0, 1.1]``;
+    needs ``inputs.source: audio`` or a waveform encoder). ``spec_augment``: feature masking."""
+
+    speed_perturb: tuple[float, ...] = ()
+    spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
+
+
+@dataclass(frozen=True)
+class EarlyStoppingConfig:
+    """Stop after ``patience`` dev evaluations without a CER improvement of ``min_delta`` (0: never)."""
+
+    patience: int = 0
+    min_delta: float = 0.0
+
+
+@dataclass(frozen=True)
+class AveragingConfig:
+    """The final model: the element-wise mean of ``num`` checkpoints, the ``last`` ones or the
+    ``best`` by dev CER (``num: 1`` with ``best``: the best checkpoint). When a dev set is
+    given and the best single checkpoint has a lower dev CER than the average, it wins."""
+
+    mode: Literal["last", "best"] = "best"
+    num: int = 5
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything ``asr train`` needs besides the data (see the module docstring)."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    inputs: InputConfig = field(default_factory=InputConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    batching: BatchingConfig = field(default_factory=BatchingConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    average: AveragingConfig = field(default_factory=AveragingConfig)
+    #: Sample utterances by this manifest field with temperature (None: natural order).
+    balance_by: str | None = None
+    #: 1: natural group shares; larger flattens them; ``.inf``: every group equally often.
+    balance_temperature: float = 1.0
+    max_epochs: int = 30
+    #: Stop after this many optimizer steps (0: after ``max_epochs``); also sets the schedule's length.
+    max_steps: int = 0
+    seed: int = 1234
+    #: ``bf16``: bfloat16 autocast (CUDA only); ``auto``: bf16 on CUDA, fp32 on CPU.
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    log_every: int = 20
+    valid_every: int = 500
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 5
+    min_vocab_count: int = 1
+
+    def __post_init__(self) -> None:
+        positive = {
+            "max_epochs": self.max_epochs, "log_every": self.log_every, "valid_every": self.valid_every,
+            "checkpoint_every": self.checkpoint_every, "keep_checkpoints": self.keep_checkpoints,
+            "optimizer.accum_grad": self.optimizer.accum_grad, "batching.max_frames": self.batching.max_frames,
+            "average.num": self.average.num, "min_vocab_count": self.min_vocab_count,
+        }
+        for name, value in positive.items():
+            if value < 1:
+                raise AsrError(f"{name} must be at least 1, got {value}")
+        if self.max_steps < 0 or self.schedule.warmup_steps < 0:
+            raise AsrError("max_steps and schedule.warmup_steps must be >= 0")
+        if not self.optimizer.lr > 0:
+            raise AsrError(f"optimizer.lr must be positive, got {self.optimizer.lr}")
+        if not self.balance_temperature > 0 or math.isnan(self.balance_temperature):
+            raise AsrError(f"balance_temperature must be > 0 (1 = natural, .inf = uniform), got {self.balance_temperature}")
+        if any(not f > 0 for f in self.augment.speed_perturb):
+            raise AsrError(f"augment.speed_perturb factors must be positive, got {list(self.augment.speed_perturb)}")
+
+
+def load_train_config(path: str | Path | None, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
+    """Read a train config YAML (None: all defaults) with optional top-level overrides."""
+    return load_config(TrainConfig, path, overrides)
+
+
+def lr_factor(step: int, schedule: ScheduleConfig, total_steps: int) -> float:
+    """Multiplier of the peak learning rate at optimizer step ``step`` (0-based)."""
+    warmup = schedule.warmup_steps
+    s = step + 1
+    if warmup and s <= warmup:
+        return s / warmup
+    floor = schedule.min_lr_ratio
+    if schedule.kind == "constant":
+        return 1.0
+    if schedule.kind == "noam":
+        return max(floor, math.sqrt(max(warmup, 1) / s))
+    span = max(1, total_steps - warmup)
+    progress = min(1.0, (s - warmup) / span)
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
