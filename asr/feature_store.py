@@ -310,8 +310,13 @@ def _run_shards(shards: list[_Shard], jobs: int, progress: bool, desc: str, init
     total = initial + sum(len(s.utterances) for s in shards)
     with tqdm(total=total, initial=initial, desc=desc, unit="utt", disable=not progress) as bar:
         if jobs == 1 or len(shards) <= 1:
-            for shard in shards:
-                results[shard.index] = _compute_shard(shard, lambda: bar.update(1))
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)  # one job, one core: blocks of frames are too small to split
+            try:
+                for shard in shards:
+                    results[shard.index] = _compute_shard(shard, lambda: bar.update(1))
+            finally:
+                torch.set_num_threads(threads)
             return results
         context = _worker_context()
         queue = context.Queue()
