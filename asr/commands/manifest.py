@@ -1,4 +1,4 @@
-"""``asr manifest validate|stats|export-kaldi``."""
+"""``asr manifest validate|stats|export-kaldi|merge|shard``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 
 from asr.errors import AsrError
 
-HELP = "validate a manifest, summarise it per group, or export it as a Kaldi data dir"
+HELP = "validate a manifest, summarise it per group, export it as a Kaldi data dir, merge or shard manifests"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,6 +21,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("export-kaldi", help="write a Kaldi data dir (wav.scp, text, utt2spk, ...)")
     p.add_argument("manifest", help="manifest file")
     p.add_argument("output_dir", help="Kaldi data directory to write")
+    p = sub.add_parser("merge", help="concatenate manifests into one (ids must be unique across them)")
+    p.add_argument("manifests", nargs="+", help="input manifests, in order")
+    p.add_argument("--output", required=True, help="merged manifest to write (.jsonl or .jsonl.gz)")
+    p = sub.add_parser("shard", help="split manifests into N gzip shards of about equal hours")
+    p.add_argument("manifests", nargs="+", help="input manifests, in order")
+    p.add_argument("--output-dir", required=True, help="directory for shard-00000.jsonl.gz ...")
+    p.add_argument("--num-shards", type=int, required=True, help="number of shards")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
         return _validate(args.manifests, args.check_audio)
     if args.action == "stats":
         return _stats(args.manifests, args.by.split(",") if args.by else None)
+    if args.action in ("merge", "shard"):
+        return _merge_or_shard(args)
     from asr.corpus.kaldi import export_kaldi
 
     export_kaldi(args.manifest, args.output_dir)
@@ -60,4 +69,16 @@ def _stats(paths: list[str], by: list[str] | None) -> int:
         table = manifest_stats(path, by)
         print(f"== {path}")
         print(table.to_string(float_format=lambda x: f"{x:.3f}"))
+    return 0
+
+
+def _merge_or_shard(args: argparse.Namespace) -> int:
+    from asr.manifest_shards import merge_manifests, shard_manifests
+
+    if args.action == "merge":
+        written = [merge_manifests(args.manifests, args.output)]
+    else:
+        written = shard_manifests(args.manifests, args.output_dir, args.num_shards)
+    for w in written:
+        print(f"{w.path}: {w.utterances} utterances, {w.hours:.3f} h")
     return 0

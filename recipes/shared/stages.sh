@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# The stages every recipe shares. A recipe's run.sh sets its defaults (corpus, conf dir,
-# prepare arguments, audit attributes) and sources this file; recipes differ by
+# The stages every recipe shares. A recipe's run.sh sets its settings (corpus, conf dir,
+# sets, prepare arguments, audit attributes, sizes) and sources this file; recipes differ by
 # configuration only. Each stage is one `asr` subcommand; all logic lives in Python.
 #
 #   stage 0  asr prepare        corpus -> manifests (speaker and dialect metadata)
-#   stage 1  asr manifest       validate every manifest, print hours per group
-#   stage 2  asr features       fbank shards + global CMVN
-#   stage 3  asr train          baseline model
+#   stage 1  asr manifest       validate every manifest, print hours per group; merge the
+#                               train and dev parts into sets; shard the train set
+#   stage 2  asr features       fbank shards + global CMVN (skipped with --features on-the-fly)
+#   stage 3  asr train          baseline model (torchrun with --ngpu N > 1)
 #   stage 4  asr decode         results files (per-utterance edits + metadata)
 #   stage 5  asr audit          fairness report of the baseline release
 #   stage 6  asr train          mitigated model (group-balanced sampling)
@@ -16,11 +17,50 @@
 # Options (each --name value sets the variable of that name, '-' read as '_'):
 #   --stage N --stop-stage N   run stages N..M (default 0..8)
 #   --nj N                     parallel jobs (default 2)
-#   --corpus-dir DIR           the corpus on disk (real-corpus recipes)
-# A finished stage leaves a .done sentinel holding a digest of its command and configs;
-# a rerun skips it unless the command or a config changed.
+#   --corpus-dir DIR           the corpus on disk (real-corpus recipes; relative to where you run)
+#   --ngpu N                   training processes: 1 (default) one `asr train` on the GPU if there is
+#                              one, else the CPU; 0 the CPU; N > 1 `torchrun --standalone
+#                              --nproc_per_node N -m asr train` (one process per GPU, DDP)
+#   --features MODE            stored (default): stage 2 writes fbank shards + CMVN and training
+#                              reads them; on-the-fly: stage 2 is skipped, training computes fbank
+#                              from the audio (train config inputs.source: audio) and estimates
+#                              CMVN on inputs.cmvn_utterances training utterances
+#   --num-shards N             > 0: stage 1 splits the train set into N gzip manifest shards
+#                              (<data_dir>/<train_set>/shard-*.jsonl.gz) that training reads
+#                              (needs --features on-the-fly); 0 (default): one train manifest
+#   --validate-audio BOOL      true (default): stage 1 decodes every audio file; false: checks
+#                              the manifests only (stage 0 has read every audio header already)
+#   --features-config F --train-config F --train-balanced-config F --decode-config F
+#   --audit-config F           configs (default: <conf_dir>/{features,train,train_balanced,
+#                              decode,audit}.yaml; paths relative to the repository root)
+#   --decode-device DEV        device of stages 4 and 7: cpu (default), cuda, cuda:N
+#   --train-parts P --dev-parts P   manifests (globs, names without .jsonl) that stage 1 merges
+#                              into the train and dev sets (default: the set itself)
+# Every other setting of a recipe (train_set, dev_set, test_sets, data_dir, exp_dir, stats_by,
+# audit_by, ...) is an option too. A finished stage leaves a .done sentinel holding a digest
+# of its command and configs; a rerun skips it unless the command or a config changed.
 
 set -euo pipefail
+
+# Defaults of the settings a recipe may leave alone (a recipe's run.sh overrides them).
+stage=0
+stop_stage=8
+nj=2
+ngpu=1
+features=stored
+num_shards=0
+validate_audio=true
+decode_device=cpu
+train_parts=""
+dev_parts=""
+features_config=""
+train_config=""
+train_balanced_config=""
+decode_config=""
+audit_config=""
+train_args=()
+prepare_args=()
+prepare_configs=()
 
 log() {
   local fname=${BASH_SOURCE[1]##*/}
@@ -65,11 +105,103 @@ run_stage() {
   echo "$digest" > "$sentinel.tmp" && mv "$sentinel.tmp" "$sentinel"
 }
 
+# check_settings: refuse settings the stages cannot honour, before anything runs.
+check_settings() {
+  local name
+  for name in stage stop_stage nj ngpu num_shards; do
+    [[ ${!name} =~ ^[0-9]+$ ]] || die "--${name//_/-} must be a non-negative integer, got '${!name}'"
+  done
+  case "$features" in stored|on-the-fly) ;; *) die "--features must be stored or on-the-fly, got '$features'" ;; esac
+  case "$validate_audio" in true|false) ;; *) die "--validate-audio must be true or false, got '$validate_audio'" ;; esac
+  if [ "$num_shards" -gt 0 ] && [ "$features" = stored ]; then
+    die "--num-shards $num_shards needs --features on-the-fly (stored features are computed per set, not per shard)"
+  fi
+}
+
+# glob_files VAR WHAT PATTERN...: the files matching each PATTERN (a path with glob characters),
+# in order, into the array VAR; a pattern matching nothing is an error naming WHAT was expected.
+glob_files() {
+  local -n files_=$1; local what=$2; shift 2
+  local pattern found
+  files_=()
+  for pattern in "$@"; do
+    found=$(compgen -G "$pattern") || die "nothing matches $pattern ($what)"
+    mapfile -t -O "${#files_[@]}" files_ <<< "$found"
+  done
+}
+
+# set_manifests VAR "NAMES": the prepared manifests <data_dir>/<name>.jsonl of the space-separated
+# NAMES (globs allowed: train_phase*) into the array VAR.
+set_manifests() {
+  local names patterns=() name
+  read -r -a names <<< "$2"
+  for name in "${names[@]}"; do patterns+=("$data_dir/$name.jsonl"); done
+  glob_files "$1" "a manifest written by stage 0" "${patterns[@]}"
+}
+
+# manifest_stage CHECK_AUDIO STATS_BY NUM_SHARDS TRAIN_SET "TRAIN_PARTS" DEV_SET "DEV_PARTS" "TEST_SETS"
+# Stage 1: validate and summarise every prepared manifest, then form the train and dev sets:
+# parts merged into <data_dir>/<set>.jsonl, or the train set split into NUM_SHARDS shards.
+manifest_stage() {
+  local check_audio=$1 by=$2 shards=$3 train=$4 train_patterns=$5 dev=$6 dev_patterns=$7 test_patterns=$8
+  local train_in=() dev_in=() test_in=() validate_flags=()
+  set_manifests train_in "$train_patterns"
+  set_manifests dev_in "$dev_patterns"
+  set_manifests test_in "$test_patterns"
+  [ "$check_audio" = true ] || validate_flags=(--no-audio)
+  asr manifest validate "${validate_flags[@]}" "${train_in[@]}" "${dev_in[@]}" "${test_in[@]}"
+  asr manifest stats --by "$by" "${train_in[@]}" "${dev_in[@]}" "${test_in[@]}"
+  if [ "$shards" -gt 0 ]; then
+    asr manifest shard "${train_in[@]}" --output-dir "$data_dir/$train" --num-shards "$shards"
+  elif [ "${train_in[*]}" != "$data_dir/$train.jsonl" ]; then
+    asr manifest merge "${train_in[@]}" --output "$data_dir/$train.jsonl"
+  fi
+  if [ "${dev_in[*]}" != "$data_dir/$dev.jsonl" ]; then
+    asr manifest merge "${dev_in[@]}" --output "$data_dir/$dev.jsonl"
+  fi
+}
+
+# train_stage CONFIG EXP_DIR FEATURES NUM_SHARDS [ARG...]: one `asr train` (or torchrun of it with
+# ngpu > 1) on the train and dev sets as the features mode and sharding left them; ARGs go to it.
+train_stage() {
+  local config=$1 exp=$2 mode=$3 shards=$4; shift 4
+  local train=() dev launcher=(asr train) device=()
+  if [ "$mode" = stored ]; then
+    train=("$data_dir/fbank/$train_set.jsonl"); dev="$data_dir/fbank/$dev_set.jsonl"
+  else
+    dev="$data_dir/$dev_set.jsonl"
+    if [ "$shards" -gt 0 ]; then
+      glob_files train "the shards of stage 1" "$data_dir/$train_set/shard-*.jsonl.gz"
+    else
+      train=("$data_dir/$train_set.jsonl")
+    fi
+  fi
+  if [ "$ngpu" -gt 1 ]; then
+    launcher=(torchrun --standalone --nproc_per_node "$ngpu" -m asr train)
+  elif [ "$ngpu" -eq 0 ]; then
+    device=(--device cpu)
+  fi
+  "${launcher[@]}" --config "$config" --train-manifest "${train[@]}" --dev-manifest "$dev" --exp-dir "$exp" \
+    "${device[@]}" "$@"
+}
+
 main() {
+  check_settings
+  local corpus_args=()
+  if [ -n "${corpus_dir+x}" ]; then  # a real-corpus recipe: --corpus-dir, relative to the caller
+    if [ -z "$corpus_dir" ] && [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
+      die "--corpus-dir DIR is required for stage 0 (the $corpus corpus on disk; see --help)"
+    fi
+    [ -z "$corpus_dir" ] || corpus_args=(--corpus-dir "$(realpath -m -- "$corpus_dir")")
+  fi
   cd "$repo_root"
-  local splits=(${test_sets} ${dev_set} ${train_set})
+  features_config=${features_config:-$conf_dir/features.yaml}
+  train_config=${train_config:-$conf_dir/train.yaml}
+  train_balanced_config=${train_balanced_config:-$conf_dir/train_balanced.yaml}
+  decode_config=${decode_config:-$conf_dir/decode.yaml}
+  audit_config=${audit_config:-$conf_dir/audit.yaml}
   local manifests=() s
-  for s in "${splits[@]}"; do manifests+=("$data_dir/$s.jsonl"); done
+  for s in ${test_sets} ${dev_set} ${train_set}; do manifests+=("$data_dir/$s.jsonl"); done
   local fbank="$data_dir/fbank" base="$exp_dir/$baseline" mit="$exp_dir/$mitigated"
   local tests=() results=() mresults=()
   for s in ${test_sets}; do
@@ -79,29 +211,32 @@ main() {
   done
 
   run_stage 0 "prepare the $corpus corpus" "$data_dir" "${prepare_configs[@]}" -- \
-    asr prepare "$corpus" "${prepare_args[@]}" --output-dir "$data_dir" --jobs "$nj"
-  run_stage 1 "validate manifests" "$data_dir" -- \
-    bash -c 'asr manifest validate "$@" && asr manifest stats --by '"$stats_by"' "$@"' _ "${manifests[@]}"
-  run_stage 2 "features" "$data_dir" "$conf_dir/features.yaml" -- \
-    asr features --config "$conf_dir/features.yaml" --manifests "${manifests[@]}" \
-      --output-dir "$fbank" --cmvn-from "$train_set" --jobs "$nj"
-  run_stage 3 "train the baseline" "$exp_dir" "$conf_dir/train.yaml" -- \
-    asr train --config "$conf_dir/train.yaml" --train-manifest "$fbank/$train_set.jsonl" \
-      --dev-manifest "$fbank/$dev_set.jsonl" --exp-dir "$base" "${train_args[@]}"
-  run_stage 4 "decode the baseline" "$exp_dir" "$conf_dir/decode.yaml" -- \
-    asr decode --model "$base/model" --config "$conf_dir/decode.yaml" \
-      --manifests "${tests[@]}" --output-dir "$base/decode"
-  run_stage 5 "audit the baseline" "$exp_dir" "$conf_dir/audit.yaml" -- \
-    asr audit --config "$conf_dir/audit.yaml" --results "${results[@]}" --release "$baseline" \
+    asr prepare "$corpus" "${corpus_args[@]}" "${prepare_args[@]}" --output-dir "$data_dir" --jobs "$nj"
+  run_stage 1 "validate manifests, form the train and dev sets" "$data_dir" -- \
+    manifest_stage "$validate_audio" "$stats_by" "$num_shards" "$train_set" "${train_parts:-$train_set}" \
+      "$dev_set" "${dev_parts:-$dev_set}" "$test_sets"
+  if [ "$features" = stored ]; then
+    run_stage 2 "features" "$data_dir" "$features_config" -- \
+      asr features --config "$features_config" --manifests "${manifests[@]}" \
+        --output-dir "$fbank" --cmvn-from "$train_set" --jobs "$nj"
+  elif [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
+    log "Stage 2: features: computed on the fly during training (--features on-the-fly), nothing to store"
+  fi
+  run_stage 3 "train the baseline" "$exp_dir" "$train_config" -- \
+    train_stage "$train_config" "$base" "$features" "$num_shards" "${train_args[@]}"
+  run_stage 4 "decode the baseline" "$exp_dir" "$decode_config" -- \
+    asr decode --model "$base/model" --config "$decode_config" \
+      --manifests "${tests[@]}" --output-dir "$base/decode" --device "$decode_device"
+  run_stage 5 "audit the baseline" "$exp_dir" "$audit_config" -- \
+    asr audit --config "$audit_config" --results "${results[@]}" --release "$baseline" \
       --output-dir "$report_dir" --by "$audit_by"
-  run_stage 6 "train the mitigated model" "$exp_dir" "$conf_dir/train_balanced.yaml" -- \
-    asr train --config "$conf_dir/train_balanced.yaml" --train-manifest "$fbank/$train_set.jsonl" \
-      --dev-manifest "$fbank/$dev_set.jsonl" --exp-dir "$mit" "${train_args[@]}"
-  run_stage 7 "decode the mitigated model" "$exp_dir" "$conf_dir/decode.yaml" -- \
-    asr decode --model "$mit/model" --config "$conf_dir/decode.yaml" \
-      --manifests "${tests[@]}" --output-dir "$mit/decode"
-  run_stage 8 "audit the mitigation against the baseline" "$exp_dir" "$conf_dir/audit.yaml" -- \
-    asr audit --config "$conf_dir/audit.yaml" --results "${mresults[@]}" --release "$mitigated" \
+  run_stage 6 "train the mitigated model" "$exp_dir" "$train_balanced_config" -- \
+    train_stage "$train_balanced_config" "$mit" "$features" "$num_shards" "${train_args[@]}"
+  run_stage 7 "decode the mitigated model" "$exp_dir" "$decode_config" -- \
+    asr decode --model "$mit/model" --config "$decode_config" \
+      --manifests "${tests[@]}" --output-dir "$mit/decode" --device "$decode_device"
+  run_stage 8 "audit the mitigation against the baseline" "$exp_dir" "$audit_config" -- \
+    asr audit --config "$audit_config" --results "${mresults[@]}" --release "$mitigated" \
       --baseline "$report_dir/$baseline" --output-dir "$report_dir" --by "$audit_by"
   log "Done: stages $stage..$stop_stage. Reports in $report_dir/"
 }

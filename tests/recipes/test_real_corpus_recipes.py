@@ -1,0 +1,224 @@
+"""The KeSpeech, AISHELL-1 and Common Voice recipes on tiny fake corpora built here.
+
+AISHELL-1 and Common Voice run stages 0-3 (prepare, validate + merge, stored features, a few
+training steps with a tiny model config written by the test) through their own run.sh and the
+shared stages; KeSpeech runs stages 0-2 (prepare, validate + merge + shard, on-the-fly features)
+and its stage 3 command line is checked with a stand-in torchrun.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from asr.corpus.fakes import make_aishell, make_commonvoice, make_kespeech
+from asr.manifest import read_manifest
+
+REPO = Path(__file__).resolve().parents[2]
+RECIPES = ("kespeech", "aishell", "commonvoice")
+
+TINY_TRAIN = """\
+model:
+  encoder: conformer
+  conformer: {{d_model: 32, num_layers: 1, num_heads: 2, ffn_dim: 64, conv_kernel: 3, subsampling_channels: 16}}
+inputs: {{source: {source}, cmvn_utterances: 8}}
+batching: {{max_frames: 3000, max_batch_size: 8}}
+schedule: {{kind: constant, warmup_steps: 0}}
+max_steps: 2
+log_every: 1
+valid_every: 2
+checkpoint_every: 2
+average: {{mode: last, num: 1}}
+"""
+
+
+def _env(path_prefix: Path | None = None) -> dict:
+    """The environment of a recipe run: this Python's scripts (asr, torchrun) first on PATH."""
+    env = dict(os.environ)
+    dirs = ([str(path_prefix)] if path_prefix else []) + [str(Path(sys.executable).parent), env.get("PATH", "")]
+    env["PATH"] = os.pathsep.join(dirs)
+    return env
+
+
+def run_recipe(name: str, *options: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(REPO / "recipes" / name / "run.sh"), *map(str, options)],
+                          capture_output=True, text=True, env=env or _env(), timeout=300)
+
+
+def _ok(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout + proc.stderr
+
+
+def _dirs(root: Path) -> list[str]:
+    return ["--data-dir", root / "data", "--exp-dir", root / "exp", "--report-dir", root / "reports"]
+
+
+def _tiny_config(root: Path, source: str) -> Path:
+    path = root / f"tiny_{source}.yaml"
+    path.write_text(TINY_TRAIN.format(source=source), encoding="utf-8")
+    return path
+
+
+def _summary(model_dir: Path) -> dict:
+    return json.loads((model_dir / "data_summary.json").read_text(encoding="utf-8"))
+
+
+# ----------------------------------------------------------------------------- KeSpeech
+
+
+@pytest.fixture(scope="module")
+def kespeech(tmp_path_factory):
+    """KeSpeech stages 0-2: 2 speakers x 3 utterances in each of the 5 parts, 2 train shards."""
+    root = tmp_path_factory.mktemp("kespeech")
+    corpus = make_kespeech(root / "KeSpeech", speakers=2, utterances=3)
+    out = _ok(run_recipe("kespeech", "--corpus-dir", corpus, *_dirs(root), "--stop-stage", 2, "--nj", 1,
+                         "--num-shards", 2))
+    return root, out
+
+
+def test_kespeech_prepares_parts_with_speaker_metadata(kespeech):
+    root, _ = kespeech
+    test = read_manifest(root / "data" / "test.jsonl")
+    assert len(test) == 6
+    for utt in test:
+        assert utt.dialect not in (None, "mandarin") and utt.gender in ("female", "male")
+        assert utt.age_band and utt.region
+    assert {u.dialect for u in read_manifest(root / "data" / "train_phase1.jsonl")} == {"mandarin"}
+
+
+def test_kespeech_shards_the_train_parts_and_merges_the_dev_parts(kespeech):
+    root, out = kespeech
+    data = root / "data"
+    parts = [u.id for p in ("train_phase1", "train_phase2") for u in read_manifest(data / f"{p}.jsonl")]
+    shards = sorted((data / "train").iterdir())
+    assert [p.name for p in shards] == ["shard-00000.jsonl.gz", "shard-00001.jsonl.gz"]
+    assert [u.id for p in shards for u in read_manifest(p)] == parts
+    dev = [u.id for p in ("dev_phase1", "dev_phase2") for u in read_manifest(data / f"{p}.jsonl")]
+    assert [u.id for u in read_manifest(data / "dev.jsonl")] == dev
+    # On-the-fly features: stage 2 stores nothing.
+    assert "Stage 2: features: computed on the fly during training" in out
+    assert not (data / "fbank").exists() and not (data / "train.jsonl").exists()
+
+
+def test_kespeech_rerun_skips_finished_stages(kespeech):
+    root, _ = kespeech
+    out = _ok(run_recipe("kespeech", "--corpus-dir", root / "KeSpeech", *_dirs(root), "--stop-stage", 1, "--nj", 1,
+                         "--num-shards", 2))
+    assert re.search(r"Stage 0: prepare the kespeech corpus: already done", out)
+    assert re.search(r"Stage 1: validate manifests, form the train and dev sets: already done", out)
+
+
+def test_ngpu_launches_torchrun_on_the_same_cli(kespeech, tmp_path):
+    """--ngpu 2: stage 3 runs `torchrun --standalone --nproc_per_node 2 -m asr train` on every shard."""
+    root, _ = kespeech
+    stub = tmp_path / "bin"
+    stub.mkdir()
+    (stub / "torchrun").write_text(f'#!/usr/bin/env bash\nprintf "%s\\n" "$@" > {tmp_path}/torchrun.args\n')
+    (stub / "torchrun").chmod(0o755)
+    config = _tiny_config(tmp_path, "audio")
+    _ok(run_recipe("kespeech", "--data-dir", root / "data", "--exp-dir", tmp_path / "exp", "--stage", 3,
+                   "--stop-stage", 3, "--num-shards", 2, "--ngpu", 2, "--train-config", config, env=_env(stub)))
+    data = root / "data"
+    assert (tmp_path / "torchrun.args").read_text().splitlines() == [
+        "--standalone", "--nproc_per_node", "2", "-m", "asr", "train", "--config", str(config),
+        "--train-manifest", str(data / "train" / "shard-00000.jsonl.gz"), str(data / "train" / "shard-00001.jsonl.gz"),
+        "--dev-manifest", str(data / "dev.jsonl"), "--exp-dir", str(tmp_path / "exp" / "baseline"),
+    ]
+
+
+# ----------------------------------------------------------------------------- AISHELL-1, Common Voice
+
+
+@pytest.mark.slow
+def test_aishell_stages_0_to_3(tmp_path):
+    corpus = make_aishell(tmp_path / "aishell", speakers={"train": 3, "dev": 1, "test": 1}, utterances=3)
+    out = _ok(run_recipe("aishell", "--corpus-dir", corpus, *_dirs(tmp_path), "--stop-stage", 3, "--nj", 1,
+                         "--ngpu", 0, "--train-config", _tiny_config(tmp_path, "stored")))
+    data = tmp_path / "data"
+    assert {u.gender for u in read_manifest(data / "train.jsonl")} == {"female", "male"}
+    assert (data / "fbank" / "cmvn.json").is_file() and len(read_manifest(data / "test.jsonl")) == 3
+    assert "hours  utterances  speakers" in out  # stage 1's per-gender table
+    summary = _summary(tmp_path / "exp" / "baseline" / "model")
+    assert summary["total"] == {"hours": summary["total"]["hours"], "utterances": 9, "speakers": 3}
+    assert sum(g["speakers"] for g in summary["by"]["gender"].values()) == 3
+
+
+@pytest.mark.slow
+def test_commonvoice_stages_0_to_3(tmp_path):
+    corpus = make_commonvoice(tmp_path / "cv-corpus", locales=("zh-CN", "zh-HK"),
+                              speakers={"train": 3, "dev": 1, "test": 1}, utterances=2)
+    _ok(run_recipe("commonvoice", "--corpus-dir", corpus, *_dirs(tmp_path), "--stop-stage", 3, "--nj", 1,
+                   "--ngpu", 0, "--train-config", _tiny_config(tmp_path, "stored")))
+    data = tmp_path / "data"
+    train = read_manifest(data / "train.jsonl")
+    assert {u.dialect for u in train} == {"mandarin", "cantonese"} and len(train) == 12
+    assert any(u.accent for u in train) and any(u.age_band for u in train) and any(u.gender for u in train)
+    summary = _summary(tmp_path / "exp" / "baseline" / "model")
+    assert {k: v["utterances"] for k, v in summary["by"]["dialect"].items()} == {"cantonese": 6, "mandarin": 6}
+
+
+# ----------------------------------------------------------------------------- settings only
+
+
+BOOTSTRAP = (
+    'recipe_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)',
+    'repo_root=$(cd "$recipe_dir/../.." && pwd)',
+    'source "$repo_root/recipes/shared/stages.sh"',
+)
+SETTING = re.compile(r'^[a-z_]+=("[^"$`]*"|[^\s"$`;|&]*)$')
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_recipe_is_settings_only(name):
+    """A real-corpus run.sh is the dialect recipe's skeleton plus variable assignments: no stage code."""
+    lines = [line.strip() for line in (REPO / "recipes" / name / "run.sh").read_text().splitlines()]
+    code = [line for line in lines if line and not line.startswith("#")]
+    assert tuple(code[:3]) == BOOTSTRAP and code[-2:] == ['parse_options "$@"', "main"]
+    assert [line for line in code[3:-2] if not SETTING.match(line)] == []
+    assert "corpus_dir=\"\"" in code
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_recipe_configs_load(name):
+    from asr.audit.config import AuditConfig
+    from asr.config import load_config
+    from asr.decode import DecodeConfig
+    from asr.features import FeatureConfig
+    from asr.train_config import load_train_config
+
+    conf = REPO / "recipes" / name / "conf"
+    train, balanced = load_train_config(conf / "train.yaml"), load_train_config(conf / "train_balanced.yaml")
+    assert train.model.encoder == "conformer" and train.model.conformer.num_layers == 12
+    assert train.model.conformer.d_model >= 256 and balanced.balance_by and not train.balance_by
+    assert balanced.model == train.model and balanced.inputs == train.inputs
+    assert load_config(FeatureConfig, conf / "features.yaml").num_mel_bins == 80
+    load_config(DecodeConfig, conf / "decode.yaml")
+    load_config(AuditConfig, conf / "audit.yaml")
+    if name == "kespeech":  # 1,500 hours: features on the fly, speed perturbation
+        assert train.inputs.source == "audio" and train.augment.speed_perturb == (0.9, 1.0, 1.1)
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--features", "stored", "--num-shards", "2"], "--num-shards 2 needs --features on-the-fly"),
+    (["--ngpu", "two"], "--ngpu must be a non-negative integer, got 'two'"),
+    (["--features", "lazy"], "--features must be stored or on-the-fly, got 'lazy'"),
+    ([], "--corpus-dir DIR is required for stage 0"),
+    (["--corpus-dir", "x", "--num-gpus", "2"], "unknown option --num-gpus"),
+])
+def test_bad_settings_are_refused_before_anything_runs(tmp_path, options, message):
+    proc = run_recipe("kespeech", *_dirs(tmp_path), *options)
+    assert proc.returncode == 1 and message in proc.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_help_lists_the_shared_options():
+    out = _ok(run_recipe("aishell", "--help"))
+    for option in ("--ngpu N", "--features MODE", "--num-shards N", "--corpus-dir DIR", "--train-config F"):
+        assert option in out
