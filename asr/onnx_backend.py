@@ -1,0 +1,119 @@
+"""Inference with ONNX Runtime: :class:`OnnxModel`, a drop-in :class:`~asr.model_dir.AsrModel`.
+
+>>> model = load_onnx_model("recipes/dialect/exp/baseline/model", int8=True, threads=1)  # doctest: +SKIP
+>>> log_probs, lengths = model.log_probs([waveform])                                      # doctest: +SKIP
+
+:class:`OnnxModel` *is* an :class:`~asr.model_dir.AsrModel` (a subclass): the vocabulary,
+configs, CMVN, data summary, :meth:`~asr.model_dir.AsrModel.prepare` (fbank/MFCC then
+CMVN, on the CPU) and ``frame_shift`` come from the same model directory through
+:func:`asr.model_dir.load_model`; only :meth:`OnnxModel.log_probs` differs, running
+``model.onnx`` (or ``model.int8.onnx``, written by ``asr export``) with an
+``onnxruntime.InferenceSession``. Its ``network`` keeps the attributes callers read
+(``input_kind``, ``stride``, ``max_input_length``, ``vocab_size``, ``output_lengths``)
+but its weights live on the ``meta`` device: it cannot be run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from asr.errors import AsrError
+from asr.model_dir import AsrModel
+
+
+@dataclass(frozen=True)
+class OnnxModel(AsrModel):
+    """An :class:`~asr.model_dir.AsrModel` whose network runs in ONNX Runtime (CPU).
+
+    ``session``: the ``onnxruntime.InferenceSession``; ``onnx_path``: the file it runs;
+    ``precision``: ``"float32"`` or ``"int8"``; ``threads``: intra-op threads (``None``:
+    ONNX Runtime's default, one per physical core); ``min_input_length``: inputs shorter
+    than this (feature frames or samples) are zero-padded, their lengths kept.
+    """
+
+    session: Any = None
+    onnx_path: Path | None = None
+    precision: str = "float32"
+    threads: int | None = None
+    min_input_length: int = 1
+
+    @property
+    def device(self) -> torch.device:
+        """Features are computed on the CPU, where ONNX Runtime reads them."""
+        return torch.device("cpu")
+
+    def log_probs(self, waveforms: Sequence[np.ndarray] | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """CTC log-probabilities ``(B, T', V)`` float32 and output lengths ``(B,)`` int64, as CPU tensors."""
+        with torch.inference_mode():
+            inputs, lengths = self.prepare(waveforms)
+        short = self.min_input_length - inputs.shape[1]
+        if short > 0:
+            pad = (0, 0, 0, short) if inputs.dim() == 3 else (0, short)
+            inputs = torch.nn.functional.pad(inputs, pad)
+        log_probs, out_lengths = self.session.run(
+            ["log_probs", "out_lengths"], {"inputs": inputs.numpy(), "lengths": lengths.numpy()}
+        )
+        return torch.from_numpy(log_probs), torch.from_numpy(out_lengths)
+
+
+def make_session(model: bytes | str | Path, threads: int | None = None):
+    """An ``onnxruntime.InferenceSession`` on the CPU with ``threads`` intra-op threads (None: ORT's default).
+
+    Inter-op parallelism is off (one operator at a time); all graph optimisations are on.
+    """
+    import onnxruntime as ort
+
+    if threads is not None and threads < 1:
+        raise AsrError(f"threads must be >= 1, got {threads}")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or 0
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3  # errors only
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def load_onnx_model(model_dir: str | Path, int8: bool = False, threads: int | None = None) -> OnnxModel:
+    """Load ``model_dir``'s ONNX export (``model.int8.onnx`` with ``int8``) with its vocabulary and front end.
+
+    Raises :class:`AsrError` when the export is missing, unreadable, not ours, or was
+    made from other weights than ``model.safetensors`` (a stale export).
+    """
+    from asr.export import META_FORMAT, ONNX_INT8_FILE, onnx_path, weights_digest
+    from asr.model_dir import load_model
+
+    model_dir = Path(model_dir)
+    model = load_model(model_dir)
+    path = onnx_path(model_dir, int8)
+    export = f"`asr export --model {model_dir} --format onnx{' --int8' if int8 else ''}`"
+    if not path.is_file():
+        raise AsrError(f"{model_dir}: missing {path.name} (run {export} first)")
+    try:
+        session = make_session(path, threads)
+    except Exception as e:  # onnxruntime raises InvalidProtobuf / Fail / NoSuchFile types of its own
+        raise AsrError(f"{path}: not a loadable ONNX model ({str(e).splitlines()[0][:200]}); re-run {export}") from e
+    meta = session.get_modelmeta().custom_metadata_map
+    if meta.get("format") != META_FORMAT:
+        raise AsrError(f"{path}: expected an {META_FORMAT} export, found format {meta.get('format')!r}; re-run {export}")
+    if meta.get("weights_sha256") != weights_digest(model_dir):
+        raise AsrError(f"{path}: exported from other weights than {model_dir}/model.safetensors (stale); re-run {export}")
+    expected = "int8" if path.name == ONNX_INT8_FILE else "float32"
+    if meta.get("precision") != expected:
+        raise AsrError(f"{path}: holds a {meta.get('precision')} model, expected {expected}; re-run {export}")
+    network = model.network.to("meta")  # keep the attributes, drop the weights
+    base = {f.name: getattr(model, f.name) for f in fields(AsrModel)}
+    return OnnxModel(
+        **{**base, "network": network},
+        session=session,
+        onnx_path=path,
+        precision=expected,
+        threads=threads,
+        min_input_length=int(meta.get("min_input_length", 1)),
+    )

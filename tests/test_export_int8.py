@@ -1,0 +1,125 @@
+"""The int8 ONNX model recognises as well as the float32 one (CER within 1 point absolute).
+
+A tiny Conformer is trained in the test, for a few seconds on the CPU, on a synthetic
+"language": each of five characters is a tone of its own pitch, an utterance is 2-4
+of them separated by short pauses, with a little noise. It then transcribes unseen
+utterances (other sequences, other noise) with greedy CTC through both exports.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from asr.config import from_dict
+from asr.export import export_onnx
+from asr.features import Cmvn, CmvnStats, FeatureConfig
+from asr.model_dir import data_summary_from_manifest, load_model, save_model
+from asr.models import ModelConfig, build_model
+from asr.onnx_backend import load_onnx_model
+from asr.score import pooled, score_pair
+from asr.search import greedy_search
+from asr.tokens import Vocabulary
+
+RATE = 16000
+CHARS = "一二三四五"
+PITCH = dict(zip(CHARS, (300.0, 550.0, 900.0, 1500.0, 2400.0)))
+TONE_SECONDS, GAP_SECONDS = 0.12, 0.06
+MODEL = {"encoder": "conformer", "conformer": {"d_model": 48, "num_layers": 2, "num_heads": 2, "ffn_dim": 96,
+                                               "conv_kernel": 7, "subsampling_channels": 16, "dropout": 0.0}}
+
+
+def utterance(text: str, rng: np.random.Generator, noise: tuple[float, float]) -> np.ndarray:
+    """``text`` as tones (random phase and loudness) between pauses, plus white noise of RMS in ``noise``."""
+    t = np.arange(int(TONE_SECONDS * RATE)) / RATE
+    ramp = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.01)  # 10 ms fades, no clicks
+    gap = np.zeros(int(GAP_SECONDS * RATE))
+    parts = [gap]
+    for ch in text:
+        amp = rng.uniform(0.2, 0.5)
+        parts += [amp * ramp * np.sin(2 * np.pi * PITCH[ch] * t + rng.uniform(0, 2 * np.pi)), gap]
+    wave = np.concatenate(parts)
+    return (wave + rng.uniform(*noise) * rng.standard_normal(wave.size)).astype(np.float32)
+
+
+def corpus(n: int, seed: int, noise: tuple[float, float] = (0.003, 0.02)) -> tuple[list[str], list[np.ndarray]]:
+    """``n`` utterances of 2-4 random characters."""
+    rng = np.random.default_rng(seed)
+    texts = ["".join(rng.choice(list(CHARS), size=rng.integers(2, 5))) for _ in range(n)]
+    return texts, [utterance(text, rng, noise) for text in texts]
+
+
+def train_tiny_model(directory, steps: int = 60) -> None:
+    """Train the tiny Conformer with CTC on 32 synthetic utterances (full batch) and save it to ``directory``."""
+    torch.manual_seed(0)
+    texts, waves = corpus(32, seed=1)
+    vocab = Vocabulary.build(texts)
+    features = FeatureConfig(num_mel_bins=40)
+    config = from_dict(ModelConfig, MODEL)
+    network = build_model(config, len(vocab), features.dim)
+    summary = data_summary_from_manifest([])
+    save_model(directory, network, config, vocab, features, None, summary)  # to reuse its front end
+    feats = [load_model(directory)._features(torch.as_tensor(w)) for w in waves]
+    stats = CmvnStats(features.dim)
+    for f in feats:
+        stats.accumulate(f)
+    cmvn = Cmvn.from_stats(stats)
+    inputs = torch.nn.utils.rnn.pad_sequence([cmvn.apply(f) for f in feats], batch_first=True)
+    lengths = torch.tensor([len(f) for f in feats])
+    targets = [torch.tensor(vocab.encode(t)) for t in texts]
+    target_lengths = torch.tensor([len(t) for t in targets])
+    optimizer = torch.optim.AdamW(network.parameters(), lr=5e-3)
+    network.train()
+    for _ in range(steps):
+        log_probs, out_lengths = network(inputs, lengths)
+        loss = torch.nn.functional.ctc_loss(log_probs.transpose(0, 1), torch.cat(targets), out_lengths,
+                                            target_lengths, blank=vocab.blank_id, zero_infinity=True)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    network.eval()
+    save_model(directory, network, config, vocab, features, cmvn, summary)
+
+
+def cer(model, texts: list[str], waves: list[np.ndarray]) -> float:
+    """Pooled CER (fraction) of greedy CTC decoding with ``model`` (any object with ``.log_probs``)."""
+    log_probs, lengths = model.log_probs(waves)
+    hyps = greedy_search(log_probs, lengths, blank=model.vocab.blank_id)
+    return pooled(score_pair(ref, model.vocab.decode(h.token_ids)) for ref, h in zip(texts, hyps)).error_rate
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("int8") / "model"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: one thread is fastest on a shared machine
+    try:
+        train_tiny_model(directory)
+        export_onnx(directory, int8=True)
+    finally:
+        torch.set_num_threads(threads)
+    return directory
+
+
+def test_int8_cer_within_one_point_of_float32(trained):
+    texts, waves = corpus(60, seed=2, noise=(0.02, 0.05))  # unseen sequences, louder noise than in training
+    fp32 = cer(load_onnx_model(trained, threads=1), texts, waves)
+    int8 = cer(load_onnx_model(trained, int8=True, threads=1), texts, waves)
+    pytorch = cer(load_model(trained), texts, waves)
+    assert pytorch < 0.1, f"the tiny model did not learn the tones (CER {pytorch:.3f}); the comparison would be empty"
+    assert fp32 == pytest.approx(pytorch, abs=1e-9)  # the same hypotheses
+    assert abs(int8 - fp32) <= 0.01, f"int8 CER {int8:.4f} vs float32 {fp32:.4f}"
+
+
+def test_int8_model_is_smaller_and_close(trained):
+    fp32, int8 = (trained / "model.onnx").stat().st_size, (trained / "model.int8.onnx").stat().st_size
+    assert int8 < fp32
+    texts, waves = corpus(8, seed=3)
+    a, a_len = load_onnx_model(trained, threads=1).log_probs(waves)
+    b, b_len = load_onnx_model(trained, int8=True, threads=1).log_probs(waves)
+    assert torch.equal(a_len, b_len) and a.shape == b.shape
+    # int8 weights move the log-probabilities a little, not the decisions
+    valid = torch.arange(a.shape[1])[None, :] < a_len[:, None]
+    agree = (a.argmax(-1) == b.argmax(-1))[valid].float().mean()
+    assert 0 < (a - b).abs()[valid].max() < 1.0 and agree > 0.97
