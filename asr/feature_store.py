@@ -32,7 +32,7 @@ from collections import OrderedDict
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
 
@@ -42,6 +42,9 @@ from asr.audio import read_audio, resample
 from asr.features import Cmvn, CmvnStats, FeatureConfig, compute_features
 from asr.io import atomic_write, open_text, write_json, write_jsonl
 from asr.manifest import Manifest, Utterance, parse_utterance
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -378,7 +381,7 @@ def _compute_shard(shard: _Shard, tick: Callable[[], None]) -> dict:
     return _write_shard(shard, features, frames, stats)
 
 
-def utterance_audio(utt: Utterance, sample_rate: int):
+def utterance_audio(utt: Utterance, sample_rate: int) -> np.ndarray:
     """``(num_samples,)`` float32 audio of ``utt`` (``utt.audio`` absolute) at ``sample_rate``.
 
     Raises :class:`AsrError` naming the utterance when the audio is missing or unreadable, or

@@ -28,7 +28,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMB
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
@@ -158,10 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         diff = "n/a" if r["max_abs_diff_vs_torchaudio"] is None else f"{r['max_abs_diff_vs_torchaudio']:.2e}"
         print(f"| {r['method']:<20} | {r['workload']:<16} | {r['x_real_time_best']:>18,.0f} | "
               f"{r['x_real_time_median']:>9,.0f} | {diff:>12} |")
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {output}")
+    from asr.io import write_json
+
+    write_json(args.output, result)
+    print(f"wrote {args.output}")
     return 0
 
 
