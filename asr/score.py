@@ -5,13 +5,27 @@ CER: texts are normalised (:func:`asr.text.normalize`) and split into tokens wit
 spaces. Tokens are joined by spaces and aligned by ``jiwer.process_words``
 (unit-cost Levenshtein). A corpus or group figure is pooled: summed edits over
 summed reference tokens, never a mean of per-utterance rates.
+
+Agreement with NIST ``sclite``: on the same normalised tokens, sclite's corpus
+totals (reference tokens; errors) match ours whenever the minimum-edit alignment is
+also sclite's. sclite minimises a weighted cost (substitution 4, insertion and
+deletion 3), so (a) among alignments with the same number of errors it may split
+them differently (e.g. one deletion plus one insertion where we count two
+substitutions), and (b) on long runs of substitutions it can prefer a shifted
+alignment with *more* errors: ``a b c d e f g`` against ``e f g h i j k`` is 7
+substitutions for us (unit cost) but 4 deletions and 4 insertions (cost 24 < 28)
+for sclite. Both are tested in ``tests/test_score_sclite.py``; on realistic
+recogniser output the totals agree.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable, Literal
 
+from asr.errors import AsrError
 from asr.text import normalize, tokenize, words
 
 Unit = Literal["char", "word"]
@@ -100,3 +114,104 @@ def _process(ref: list[str], hyp: list[str]):
     identity = jiwer.ReduceToListOfListOfWords()
     # Tokens never contain spaces (tokenize/words split on them), so joining is lossless.
     return jiwer.process_words(" ".join(ref), " ".join(hyp), reference_transform=identity, hypothesis_transform=identity)
+
+
+# ----------------------------------------------------------------------------- transcript files
+
+_TRN_ID = re.compile(r"^(?P<text>.*?)\s*\((?P<id>[^()\s]+)\)\s*$")
+
+
+def read_transcripts(path: str | Path) -> dict[str, str]:
+    """Read a transcript file: Kaldi ``id text`` lines, or sclite ``trn`` lines ``text (id)``.
+
+    The format is detected from the first non-empty line (``trn`` when it ends with
+    ``(id)``). Duplicate ids, a missing id or a line in the other format are
+    :class:`AsrError` naming the file and line.
+    """
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise AsrError(f"{path}: transcript file not found") from None
+    except UnicodeDecodeError as e:
+        raise AsrError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    first = next((line for line in lines if line.strip()), None)
+    if first is None:
+        raise AsrError(f"{path}: transcript file is empty")
+    trn = _TRN_ID.match(first) is not None
+    out: dict[str, str] = {}
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        if trn:
+            m = _TRN_ID.match(line)
+            if not m:
+                raise AsrError(f"{path}:{lineno}: expected a trn line 'text (id)'")
+            utt, text = m["id"], m["text"]
+        else:
+            utt, _, text = line.strip().partition(" ")
+            text = text.strip()
+        if utt in out:
+            raise AsrError(f"{path}:{lineno}: duplicate utterance id {utt!r}")
+        out[utt] = text
+    return out
+
+
+@dataclass(frozen=True)
+class ScoredUtterance:
+    """One utterance of :func:`score_transcripts`: its id, texts and edit counts."""
+
+    id: str
+    ref: str
+    hyp: str
+    counts: EditCounts
+
+
+def score_transcripts(
+    refs: dict[str, str], hyps: dict[str, str], unit: Unit = "char", to_simplified: bool = False, where: str = "hyp"
+) -> list[ScoredUtterance]:
+    """Score every reference; a reference without hypothesis counts as all deletions (like sclite).
+
+    A hypothesis id that is not in the references is an :class:`AsrError`.
+    """
+    extra = sorted(set(hyps) - set(refs))
+    if extra:
+        raise AsrError(f"{where}: {len(extra)} hypothesis id(s) not in the references, e.g. {extra[0]!r}")
+    return [
+        ScoredUtterance(utt, ref, hyps.get(utt, ""), score_pair(ref, hyps.get(utt, ""), unit, to_simplified))
+        for utt, ref in refs.items()
+    ]
+
+
+def summary_table(scored: list[ScoredUtterance], speakers: dict[str, str] | None = None, title: str = "hyp") -> str:
+    """An sclite-style summary: per speaker (when ``speakers`` maps ids to them) and in total.
+
+    Columns as sclite's ``sum``: sentences, reference words (tokens), then Corr, Sub,
+    Del, Ins, Err and S.Err as percentages of the reference tokens (S.Err: of sentences).
+    """
+    rows: dict[str, list] = {}
+    for s in scored:
+        key = speakers.get(s.id, "(unknown)") if speakers else None
+        if key is not None:
+            rows.setdefault(key, []).append(s)
+    header = f"| {'SPKR':<12} | {'# Snt':>6} {'# Wrd':>8} | {'Corr':>6} {'Sub':>6} {'Del':>6} {'Ins':>6} {'Err':>6} {'S.Err':>6} |"
+    rule = "|" + "-" * (len(header) - 2) + "|"
+    lines = [f",{'-' * (len(header) - 2)}.", f"|{title:^{len(header) - 2}}|", rule, header, rule]
+    for name in sorted(rows):
+        lines.append(_summary_line(name, rows[name]))
+    if rows:
+        lines.append(rule.replace("-", "="))
+    lines.append(_summary_line("Sum/Avg", scored))
+    lines.append(f"`{'-' * (len(header) - 2)}'")
+    return "\n".join(lines)
+
+
+def _summary_line(name: str, scored: list[ScoredUtterance]) -> str:
+    total = pooled(s.counts for s in scored)
+    n = max(total.ref_len, 1)
+    pct = lambda x: f"{100 * x / n:6.1f}"  # noqa: E731
+    sent_err = sum(s.counts.errors > 0 for s in scored)
+    return (
+        f"| {name[:12]:<12} | {len(scored):>6} {total.ref_len:>8} | {pct(total.hits)} {pct(total.sub)} "
+        f"{pct(total.dele)} {pct(total.ins)} {pct(total.errors)} {100 * sent_err / max(len(scored), 1):6.1f} |"
+    )

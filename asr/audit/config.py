@@ -1,0 +1,61 @@
+"""Audit options (``conf/audit.yaml``), one frozen dataclass, unknown keys rejected."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """What ``asr audit`` computes and how.
+
+    by: attributes to group by, in report order (the first is the headline attribute);
+        empty: every metadata field present in the results.
+    intersections: also report every pair of ``by`` attributes.
+    min_speakers: groups (and intersection cells) with fewer speakers are flagged and
+        kept out of the disparity summary.
+    replicates: speaker-bootstrap replicates for every interval.
+    permutations: speaker permutations for each group-versus-rest test.
+    confidence: the level of every interval (percentile bootstrap).
+    seed: seed of every random draw; the same seed gives the same report.
+    reference_groups: per attribute, the reference group of the error-rate ratios
+        (default: the group with the most reference tokens).
+    confounders: fields the adjusted model controls for when present in the results
+        (``duration`` enters as its logarithm; ``snr_db`` with a missing-value indicator).
+    cov_struct: working correlation of the GEE (``independence`` keeps the pooled-rate
+        estimand; standard errors are clustered by speaker either way).
+    adjusted_max_utterances: above this many utterances the count models are fitted on a
+        seeded random sample of whole speakers (stated in the report).
+    explain_top_k: confusions and worst utterances listed per group.
+    explain_max_aligned: errorful utterances re-aligned per group for the confusion
+        counts (a reproducible sample above it).
+    fail_if: release gates (see :mod:`asr.audit.gates`).
+    """
+
+    by: list[str] = field(default_factory=list)
+    intersections: bool = True
+    min_speakers: int = 5
+    replicates: int = 1000
+    permutations: int = 1000
+    confidence: float = 0.95
+    seed: int = 0
+    reference_groups: dict[str, str] = field(default_factory=dict)
+    confounders: list[str] = field(default_factory=lambda: ["duration", "condition", "snr_db"])
+    cov_struct: Literal["independence", "exchangeable"] = "independence"
+    adjusted_max_utterances: int = 100_000
+    explain_top_k: int = 10
+    explain_max_aligned: int = 2000
+    fail_if: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.min_speakers < 1:
+            raise ValueError(f"min_speakers must be >= 1, got {self.min_speakers}")
+        if self.replicates < 10:
+            raise ValueError(f"replicates must be >= 10, got {self.replicates}")
+        if self.permutations < 10:
+            raise ValueError(f"permutations must be >= 10, got {self.permutations}")
+        if not 0.5 <= self.confidence < 1:
+            raise ValueError(f"confidence must be in [0.5, 1), got {self.confidence}")
+        if self.adjusted_max_utterances < 100:
+            raise ValueError(f"adjusted_max_utterances must be >= 100, got {self.adjusted_max_utterances}")

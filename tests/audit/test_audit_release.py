@@ -1,0 +1,89 @@
+"""`asr audit` end to end: outputs, baseline comparison, gates and the releases index."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from asr.audit.gates import parse_gate
+from asr.cli import main
+from asr.errors import AsrError
+from asr.audit.synthetic import make_results
+
+FAST = ["--replicates", "200", "--permutations", "200", "--by", "dialect,gender"]
+
+
+@pytest.fixture(scope="module")
+def releases(tmp_path_factory):
+    """A baseline results file and a release in which dialect03 got clearly worse."""
+    root = tmp_path_factory.mktemp("releases")
+    old = make_results(2000, 4, 60, seed=3)
+    old.to_json(root / "old.jsonl", orient="records", lines=True, force_ascii=False)
+    new = old.copy()
+    worse = new["dialect"] == "dialect03"
+    new.loc[worse, "sub"] = np.minimum(new.loc[worse, "sub"] + 2, new.loc[worse, "ref_len"] - new.loc[worse, "del"])
+    new.to_json(root / "new.jsonl", orient="records", lines=True, force_ascii=False)
+    reports = root / "reports"
+    assert main(["audit", "--results", str(root / "old.jsonl"), "--release", "v1", "--output-dir", str(reports), *FAST]) == 0
+    return root, reports, old, new
+
+
+def test_outputs_agree_with_an_independent_computation(releases):
+    root, reports, old, _ = releases
+    fairness = json.loads((reports / "v1" / "fairness.json").read_text(encoding="utf-8"))
+    rows = [json.loads(x) for x in (reports / "v1" / "results.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == len(old)
+    errors, ref = {}, {}
+    for r in rows:
+        errors[r["dialect"]] = errors.get(r["dialect"], 0) + r["sub"] + r["del"] + r["ins"]
+        ref[r["dialect"]] = ref.get(r["dialect"], 0) + r["ref_len"]
+    cer = {g: errors[g] / ref[g] for g in errors}
+    worst = max(cer, key=cer.get)
+    head = fairness["headline"]
+    assert head["worst_group"] == worst and head["worst_cer"]["value"] == pytest.approx(cer[worst])
+    assert head["worst_cer"]["low"] < cer[worst] < head["worst_cer"]["high"]
+    assert fairness["schema"] == "asr-fairness/1" and fairness["config"]["by"] == ["dialect", "gender"]
+    assert {"overall", "attributes", "intersections", "explanations", "model_card", "baseline", "gates"} <= set(fairness)
+    assert fairness["intersections"][0]["attributes"] == ["dialect", "gender"]
+    assert fairness["normalization"].startswith("NFKC")
+    assert worst in (reports / "v1" / "fairness.html").read_text(encoding="utf-8")
+
+
+def test_baseline_comparison_and_a_gate_that_must_fail(releases, capsys):
+    root, reports, old, new = releases
+    args = ["audit", "--results", str(root / "new.jsonl"), "--release", "v2", "--output-dir", str(reports),
+            "--baseline", str(reports / "v1"), *FAST]
+    code = main(args + ["--fail-if", "worst_group_cer_worse:0.95", "--fail-if", "gender.ratio>100"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 3
+    assert err == [f"asr audit: release gate failed: worst_group_cer_worse:0.95: dialect p_worst_group_cer_worse = 1 > 0.95"]
+    fairness = json.loads((reports / "v2" / "fairness.json").read_text(encoding="utf-8"))
+    block = fairness["baseline"]["attributes"]["dialect"]
+    assert fairness["baseline"]["matched_utterances"] == len(new)
+    d03 = next(g for g in block["groups"] if g["group"] == "dialect03")
+    same = next(g for g in block["groups"] if g["group"] == "mandarin")
+    assert d03["difference"] > 0 and d03["low"] > 0 and d03["p_improvement"] == 0
+    assert same["difference"] == 0 and same["low"] == same["high"] == 0
+    assert block["worst_group_cer"]["p_worse"] == 1.0
+    assert [g["failed"] for g in fairness["gates"]] == [True, False]
+    index = (reports / "index.html").read_text(encoding="utf-8")
+    assert 'href="v1/fairness.html"' in index and 'href="v2/fairness.html"' in index
+    # A tolerant gate passes.
+    assert main(args + ["--fail-if", "worst_group_cer_delta>0.5"]) == 0
+
+
+def test_gate_syntax_and_missing_baseline(tmp_path, capsys):
+    assert parse_gate("ratio_worse:0.9").metric == "p_ratio_worse"
+    gate = parse_gate("gender.worst_group_cer_delta>=0.01")
+    assert (gate.attribute, gate.metric, gate.op, gate.threshold) == ("gender", "worst_group_cer_delta", ">=", 0.01)
+    with pytest.raises(AsrError, match="unknown metric 'wer'"):
+        parse_gate("wer>0.1")
+    with pytest.raises(AsrError, match="expected \\[ATTRIBUTE.\\]METRIC OP NUMBER"):
+        parse_gate("ratio is big")
+    path = tmp_path / "r.jsonl"
+    make_results(100, 2, 10).to_json(path, orient="records", lines=True, force_ascii=False)
+    code = main(["audit", "--results", str(path), "--release", "x", "--output-dir", str(tmp_path), "--fail-if", "ratio_worse:0.9"])
+    assert code == 1
+    assert "compares with a baseline: pass --baseline" in capsys.readouterr().err
