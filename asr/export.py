@@ -116,43 +116,52 @@ def min_input_length(network: nn.Module) -> int:
 # ----------------------------------------------------------------------------- traceable forward
 
 
-def attention(mha: nn.MultiheadAttention, x: torch.Tensor, key_padding_mask: torch.Tensor) -> torch.Tensor:
+def attention_bias(key_padding_mask: torch.Tensor) -> torch.Tensor:
+    """``(B, 1, 1, T)`` float: ``-inf`` at padded keys, 0 elsewhere, added to attention scores.
+
+    Adding a bias broadcast over heads and queries costs less than a ``Where`` over every
+    ``(B, H, T, T)`` score in ONNX Runtime.
+    """
+    zero = torch.zeros_like(key_padding_mask, dtype=torch.float32)
+    return zero.masked_fill(key_padding_mask, float("-inf"))[:, None, None, :]
+
+
+def attention(mha: nn.MultiheadAttention, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """``mha``'s self-attention on batch-first ``(B, T, D)`` ``x``, written to trace with dynamic shapes.
 
-    ``key_padding_mask`` ``(B, T)`` is True at padded keys (each row needs one valid key).
-    Same weights and math as ``mha(x, x, x, key_padding_mask=...)`` in eval mode.
+    ``bias``: :func:`attention_bias` of the ``(B, T)`` key padding mask (each row needs one
+    valid key). Same weights and math as ``mha(x, x, x, key_padding_mask=...)`` in eval mode.
     """
     if not mha._qkv_same_embed_dim or mha.bias_k is not None or mha.add_zero_attn:
         raise AsrError("ONNX export: only plain self-attention (packed q/k/v, no bias_k, no add_zero_attn) is supported")
     q, k, v = F.linear(x, mha.in_proj_weight, mha.in_proj_bias).chunk(3, dim=-1)
     q, k, v = (t.unflatten(-1, (mha.num_heads, -1)).transpose(1, 2) for t in (q, k, v))  # (B, H, T, d_head)
-    scores = torch.matmul(q, k.transpose(-1, -2)) * (mha.head_dim ** -0.5)
-    scores = scores.masked_fill(key_padding_mask[:, None, None, :], float("-inf"))
+    scores = torch.matmul(q * (mha.head_dim ** -0.5), k.transpose(-1, -2)) + bias
     out = torch.matmul(scores.softmax(dim=-1), v).transpose(1, 2).flatten(2)
     return mha.out_proj(out)
 
 
-def conformer_layer(layer: nn.Module, x: torch.Tensor, key_padding_mask: torch.Tensor) -> torch.Tensor:
+def conformer_layer(layer: nn.Module, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """``torchaudio.models.conformer.ConformerLayer.forward`` in eval mode, batch-first ``(B, T, D)``."""
     x = layer.ffn1(x) * 0.5 + x
     if layer.convolution_first:
         x = x + layer.conv_module(x)
-    x = x + attention(layer.self_attn, layer.self_attn_layer_norm(x), key_padding_mask)
+    x = x + attention(layer.self_attn, layer.self_attn_layer_norm(x), bias)
     if not layer.convolution_first:
         x = x + layer.conv_module(x)
     x = layer.ffn2(x) * 0.5 + x
     return layer.final_layer_norm(x)
 
 
-def transformer_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor, key_padding_mask: torch.Tensor) -> torch.Tensor:
+def transformer_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """``torch.nn.TransformerEncoderLayer.forward`` (batch-first) in eval mode."""
     def feed_forward(y: torch.Tensor) -> torch.Tensor:
         return layer.linear2(layer.activation(layer.linear1(y)))
 
     if layer.norm_first:
-        x = x + attention(layer.self_attn, layer.norm1(x), key_padding_mask)
+        x = x + attention(layer.self_attn, layer.norm1(x), bias)
         return x + feed_forward(layer.norm2(x))
-    x = layer.norm1(x + attention(layer.self_attn, x, key_padding_mask))
+    x = layer.norm1(x + attention(layer.self_attn, x, bias))
     return layer.norm2(x + feed_forward(x))
 
 
@@ -175,16 +184,16 @@ class FeatureEncoderExport(nn.Module):
         net = self.network
         x, out_lengths = net.subsampling(inputs, lengths)
         x = x.masked_fill(padding_mask(out_lengths, x.shape[1])[..., None], 0.0)
-        mask = padding_mask(out_lengths.clamp(min=1), x.shape[1])
+        bias = attention_bias(padding_mask(out_lengths.clamp(min=1), x.shape[1]))
         if self.encoder == "conformer":
             for layer in net.encoder.conformer_layers:
-                x = conformer_layer(layer, x, mask)
+                x = conformer_layer(layer, x, bias)
         else:
             from asr.models.transformer import sinusoidal_positions
 
             x = x * (net.d_model ** 0.5) + sinusoidal_positions(x.shape[1], net.d_model, x.device).to(x.dtype)
             for layer in net.encoder.layers:
-                x = transformer_layer(layer, x, mask)
+                x = transformer_layer(layer, x, bias)
             if net.encoder.norm is not None:
                 x = net.encoder.norm(x)
         return net.head(x), out_lengths

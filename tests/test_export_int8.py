@@ -50,7 +50,7 @@ def corpus(n: int, seed: int, noise: tuple[float, float] = (0.003, 0.02)) -> tup
     return texts, [utterance(text, rng, noise) for text in texts]
 
 
-def train_tiny_model(directory, steps: int = 60) -> None:
+def train_tiny_model(directory, steps: int = 50) -> None:
     """Train the tiny Conformer with CTC on 32 synthetic utterances (full batch) and save it to ``directory``."""
     torch.manual_seed(0)
     texts, waves = corpus(32, seed=1)
@@ -89,16 +89,20 @@ def cer(model, texts: list[str], waves: list[np.ndarray]) -> float:
     return pooled(score_pair(ref, model.vocab.decode(h.token_ids)) for ref, h in zip(texts, hyps)).error_rate
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny tensors on a shared 2-core machine: one PyTorch thread is fastest."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     directory = tmp_path_factory.mktemp("int8") / "model"
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: one thread is fastest on a shared machine
-    try:
-        train_tiny_model(directory)
-        export_onnx(directory, int8=True)
-    finally:
-        torch.set_num_threads(threads)
+    train_tiny_model(directory)
+    export_onnx(directory, int8=True)
     return directory
 
 
