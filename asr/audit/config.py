@@ -45,7 +45,7 @@ class AuditConfig:
     cov_struct: Literal["independence", "exchangeable"] = "independence"
     adjusted_max_utterances: int = 100_000
     explain_top_k: int = 10
-    explain_max_aligned: int = 2000
+    explain_max_aligned: int = 1000
     fail_if: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:

@@ -96,6 +96,7 @@ def audit(
     warnings: list[str] = []
     attributes = {}
     overall = None
+    explaining = _start_explain(results, by[0], data_summary, config)
     for attr in by:
         cells = make_cells(results, [attr])
         reps = bootstrap(cells, config.replicates, config.seed)
@@ -126,8 +127,12 @@ def audit(
                                   "flagged": sum(not r["eligible"] for r in rows)})
         lap("intersections")
     headline = _headline(by[0], attributes[by[0]]["disparity"], unit)
-    explanations = explain(results, by[0], data_summary, config.explain_top_k, max_aligned=config.explain_max_aligned)
-    lap("explanations")
+    try:
+        explanations = explaining()
+    except AsrError as e:  # e.g. results with counts but no texts: the rest of the audit stands
+        explanations = None
+        warnings.append(f"explanations not computed: {e}")
+    lap("explanations (wait)")
     comparison = compare_with_baseline(results, baseline, by, config) if baseline else None
     lap("baseline")
     fairness = {
@@ -152,6 +157,45 @@ def audit(
     fairness["model_card"] = model_card(fairness, model_info, data_summary)
     fairness["timings"] = timings
     return fairness
+
+
+#: From this many utterances on, the explanations (pure Python) run in a forked process beside
+#: the group statistics (numpy), so a two-core machine uses both cores.
+PARALLEL_EXPLAIN_MIN = 100_000
+
+
+def _start_explain(results: pd.DataFrame, by: str, data_summary: dict | None, config: AuditConfig):
+    """Start :func:`asr.audit.explain.explain`; returns a function that waits for its result.
+
+    Large inputs on platforms with ``fork`` compute it in a child process (it inherits the
+    table without copying it); otherwise it is computed when asked for.
+    """
+    import multiprocessing as mp
+
+    kwargs = {"top_k": config.explain_top_k, "max_aligned": config.explain_max_aligned}
+    if len(results) < PARALLEL_EXPLAIN_MIN or "fork" not in mp.get_all_start_methods():
+        return lambda: explain(results, by, data_summary, **kwargs)
+    from concurrent.futures import ProcessPoolExecutor
+
+    _FORKED["results"] = results  # read by the child, forked on submit: set first
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("fork"))
+    future = pool.submit(_explain_forked, by, data_summary, kwargs)
+
+    def wait() -> dict:
+        try:
+            return future.result()
+        finally:
+            pool.shutdown()
+            _FORKED.clear()
+
+    return wait
+
+
+_FORKED: dict = {}
+
+
+def _explain_forked(by: str, data_summary: dict | None, kwargs: dict) -> dict:
+    return explain(_FORKED["results"], by, data_summary, **kwargs)
 
 
 def run_audit(

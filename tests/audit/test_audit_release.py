@@ -87,3 +87,15 @@ def test_gate_syntax_and_missing_baseline(tmp_path, capsys):
     code = main(["audit", "--results", str(path), "--release", "x", "--output-dir", str(tmp_path), "--fail-if", "ratio_worse:0.9"])
     assert code == 1
     assert "compares with a baseline: pass --baseline" in capsys.readouterr().err
+
+
+def test_forked_explanations_equal_serial_ones(monkeypatch):
+    from asr.audit import pipeline
+    from asr.audit.config import AuditConfig
+
+    df = make_results(400, 3, 15)
+    config = AuditConfig(by=["dialect"], replicates=20, permutations=20, intersections=False)
+    serial = pipeline.audit(df, config)["explanations"]
+    monkeypatch.setattr(pipeline, "PARALLEL_EXPLAIN_MIN", 0)
+    forked = pipeline.audit(df, config)["explanations"]
+    assert forked == serial and serial["worst_utterances"]
