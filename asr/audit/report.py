@@ -13,7 +13,7 @@ from functools import lru_cache
 from html import escape
 from importlib import resources
 
-from asr.audit.svg import interval_plot, scatter_plot
+from asr.audit.svg import interval_plot
 
 CSP = ('<meta http-equiv="Content-Security-Policy" '
        "content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">")

@@ -58,7 +58,7 @@ def test_baseline_comparison_and_a_gate_that_must_fail(releases, capsys):
     code = main(args + ["--fail-if", "worst_group_cer_worse:0.95", "--fail-if", "gender.ratio>100"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 3
-    assert err == [f"asr audit: release gate failed: worst_group_cer_worse:0.95: dialect p_worst_group_cer_worse = 1 > 0.95"]
+    assert err == ["asr audit: release gate failed: worst_group_cer_worse:0.95: dialect p_worst_group_cer_worse = 1 > 0.95"]
     fairness = json.loads((reports / "v2" / "fairness.json").read_text(encoding="utf-8"))
     block = fairness["baseline"]["attributes"]["dialect"]
     assert fairness["baseline"]["matched_utterances"] == len(new)
@@ -87,6 +87,8 @@ def test_gate_syntax_and_missing_baseline(tmp_path, capsys):
     code = main(["audit", "--results", str(path), "--release", "x", "--output-dir", str(tmp_path), "--fail-if", "ratio_worse:0.9"])
     assert code == 1
     assert "compares with a baseline: pass --baseline" in capsys.readouterr().err
+    assert main(["audit", "--results", str(path), "--release", "x", "--output-dir", str(tmp_path), "--by", "accent"]) == 1
+    assert "no field 'accent' to group by (attributes present: dialect, gender, age_band, condition)" in capsys.readouterr().err
 
 
 def test_forked_explanations_equal_serial_ones(monkeypatch):
