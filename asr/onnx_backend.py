@@ -2,6 +2,7 @@
 
 >>> model = load_onnx_model("recipes/dialect/exp/baseline/model", int8=True, threads=1)  # doctest: +SKIP
 >>> log_probs, lengths = model.log_probs([waveform])                                      # doctest: +SKIP
+>>> model = load_backend("recipes/dialect/exp/baseline/model", "onnx-int8")               # doctest: +SKIP
 
 :class:`OnnxModel` *is* an :class:`~asr.model_dir.AsrModel` (a subclass): the vocabulary,
 configs, CMVN, data summary, :meth:`~asr.model_dir.AsrModel.prepare` (fbank/MFCC then
@@ -24,6 +25,9 @@ import torch
 
 from asr.errors import AsrError
 from asr.model_dir import AsrModel
+
+#: What ``--backend`` accepts: the PyTorch network, or its float32 or int8 ONNX export.
+BACKENDS = ("pytorch", "onnx", "onnx-int8")
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,8 @@ def make_session(model: bytes | str | Path, threads: int | None = None):
     """An ``onnxruntime.InferenceSession`` on the CPU with ``threads`` intra-op threads (None: ORT's default).
 
     Inter-op parallelism is off (one operator at a time); all graph optimisations are on.
+    Idle worker threads sleep instead of spinning: on a shared machine spinning takes cores
+    from the other processes and, once descheduled, makes two threads slower than one.
     """
     import onnxruntime as ort
 
@@ -76,6 +82,7 @@ def make_session(model: bytes | str | Path, threads: int | None = None):
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     source = model if isinstance(model, bytes) else str(model)
     return ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
 
@@ -117,3 +124,21 @@ def load_onnx_model(model_dir: str | Path, int8: bool = False, threads: int | No
         threads=threads,
         min_input_length=int(meta.get("min_input_length", 1)),
     )
+
+
+def load_backend(model_dir: str | Path, backend: str = "pytorch", device: str = "cpu",
+                 threads: int | None = None) -> AsrModel:
+    """``model_dir`` loaded for ``backend`` (one of :data:`BACKENDS`): what ``--backend`` selects.
+
+    ``pytorch`` is :func:`asr.model_dir.load_model` on ``device``; ``onnx`` and ``onnx-int8``
+    are :func:`load_onnx_model` (CPU only) with ``threads`` intra-op threads.
+    """
+    from asr.model_dir import load_model
+
+    if backend not in BACKENDS:
+        raise AsrError(f"unknown backend {backend!r} (expected one of: {', '.join(BACKENDS)})")
+    if backend == "pytorch":
+        return load_model(model_dir, device=device)
+    if str(device) != "cpu":
+        raise AsrError(f"backend {backend!r} runs on the CPU only (ONNX Runtime); got device {device!r}")
+    return load_onnx_model(model_dir, int8=backend == "onnx-int8", threads=threads)

@@ -7,8 +7,8 @@
 
 Ours: :func:`asr.transcribe` (fbank + CMVN, the network, greedy CTC, forced alignment for
 timestamps: everything ``asr transcribe`` does after reading the file) on the same 30 s of
-speech-like audio, with each backend: ``pytorch`` (:func:`asr.load_model`), ``onnx-fp32`` and
-``onnx-int8`` (:func:`asr.onnx_backend.load_onnx_model` after :func:`asr.export.export_onnx`).
+speech-like audio, with each backend: ``pytorch`` (:func:`asr.load_model`), ``onnx`` (float32) and
+``onnx-int8`` (:func:`asr.onnx_backend.load_backend` after :func:`asr.export.export_onnx`).
 The model is ``--model``, else one of the default configuration (the ``model:`` section of
 ``recipes/dialect/conf/train.yaml`` if present, else ``asr.models.ModelConfig()``; features from
 ``recipes/dialect/conf/features.yaml``) with random weights, a 3,000-character vocabulary and
@@ -21,9 +21,12 @@ decoder) and a wav2vec2-base-sized CTC model (``Wav2Vec2Config()``'s defaults: 7
 layers; raw samples in, CTC logits out).
 
 Threads: ``torch.set_num_threads(n)`` for PyTorch, ``intra_op_num_threads = n`` for ONNX Runtime.
-Every configuration runs once to warm up, then ``--repeats`` times, round-robin; the best and
-median times are reported with the load average (other processes on a shared machine slow every
-method alike; the best time is the least disturbed). RTF = compute seconds / audio seconds.
+Every configuration runs once to warm up, then ``--repeats`` times (peers ``--peer-repeats``),
+all interleaved round-robin at each thread count; the best and median times are reported with the
+load average. Other processes on a shared machine slow every method alike, so the best time is
+the least disturbed, and ``/ whisper-tiny`` (RTF over the Whisper-tiny encoder's at the same
+thread count, in the same run) is the figure that carries over between machines and loads.
+RTF = compute seconds / audio seconds.
 
 With ``--model`` and ``--manifest``, each backend also decodes the manifest (greedy CTC, as
 ``asr decode``) and its pooled CER is reported with the decoding RTF.
@@ -55,7 +58,7 @@ TARGET_RTF = 0.01
 VOCAB_SIZE = 3000
 TRAIN_CONFIG = Path("recipes/dialect/conf/train.yaml")
 FEATURE_CONFIG = Path("recipes/dialect/conf/features.yaml")
-BACKENDS = ("pytorch", "onnx-fp32", "onnx-int8")
+BACKENDS = ("pytorch", "onnx", "onnx-int8")  # asr.onnx_backend.BACKENDS
 
 
 # ----------------------------------------------------------------------------- our models
@@ -100,15 +103,6 @@ def model_dir(args, tmp: Path, audio: np.ndarray) -> tuple[Path, str]:
         shutil.copytree(args.model, directory, ignore=shutil.ignore_patterns("*.onnx"))
         return directory, str(args.model)
     return directory, random_model(directory, audio)
-
-
-def load_backend(directory: Path, backend: str, threads: int):
-    from asr.model_dir import load_model
-    from asr.onnx_backend import load_onnx_model
-
-    if backend == "pytorch":
-        return load_model(directory)
-    return load_onnx_model(directory, int8=backend == "onnx-int8", threads=threads)
 
 
 # ----------------------------------------------------------------------------- peers
@@ -163,36 +157,34 @@ def timed(fn, repeats: int, times: list[float]) -> None:
         times.append(time.perf_counter() - start)
 
 
-def bench_ours(directory: Path, audio: np.ndarray, threads: int, repeats: int) -> dict[str, list[float]]:
+def bench(directory: Path, audio: np.ndarray, threads: int, repeats: int, peer_repeats: int) -> dict:
+    """``{name: (times, parameters)}`` for our backends and the peers, interleaved round-robin."""
     import asr
+    from asr.onnx_backend import load_backend
 
     torch.set_num_threads(threads)
-    models = {b: load_backend(directory, b, threads) for b in BACKENDS}
-    times: dict[str, list[float]] = {b: [] for b in BACKENDS}
-    for model in models.values():  # warm-up: allocator, ORT's first-run kernel choices
-        asr.transcribe(model, audio)
-    for _ in range(repeats):
-        for backend, model in models.items():
-            timed(lambda: asr.transcribe(model, audio), 1, times[backend])
-    return times
-
-
-def bench_peers(audio: np.ndarray, threads: int, repeats: int) -> dict[str, tuple[list[float], int]]:
-    torch.set_num_threads(threads)
-    out = {}
+    runs = {}
+    for backend in BACKENDS:
+        model = load_backend(directory, backend, threads=threads)
+        runs[backend] = ((lambda m: lambda: asr.transcribe(m, audio))(model), None)
+    window = speech_like(WINDOW_SECONDS)  # the peers always read a 30 s window
     for name, (build, _) in PEERS.items():
-        run, params = build(audio)
-        run()
-        times: list[float] = []
-        timed(run, repeats, times)
-        out[name] = (times, params)
-    return out
+        runs[name] = build(window)
+    for fn, _ in runs.values():  # warm-up: allocator, ORT's first-run kernel choices
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for r in range(max(repeats, peer_repeats)):
+        for name, (fn, _) in runs.items():
+            if r < (repeats if name in BACKENDS else peer_repeats):
+                timed(fn, 1, times[name])
+    return {name: (times[name], params) for name, (_, params) in runs.items()}
 
 
 def manifest_cer(directory: Path, manifest_path: str, threads: int) -> dict[str, dict]:
     """Pooled CER and decoding RTF of each backend on ``manifest_path`` (greedy CTC, as ``asr decode``)."""
     from asr.decode import DecodeConfig, decode_utterances, row_counts
     from asr.manifest import Manifest
+    from asr.onnx_backend import load_backend
     from asr.score import pooled
 
     torch.set_num_threads(threads)
@@ -201,7 +193,7 @@ def manifest_cer(directory: Path, manifest_path: str, threads: int) -> dict[str,
     audio_seconds = sum(u.duration for u in utterances)
     out = {}
     for backend in BACKENDS:
-        model = load_backend(directory, backend, threads)
+        model = load_backend(directory, backend, threads=threads)
         start = time.perf_counter()
         rows = decode_utterances(model, manifest, utterances, DecodeConfig())
         seconds = time.perf_counter() - start
@@ -230,14 +222,19 @@ def run(args) -> dict:
         export = export_onnx(directory, int8=True)
         cer = manifest_cer(directory, args.manifest, max(args.threads)) if args.manifest else {}
         for threads in args.threads:
-            for backend, times in bench_ours(directory, audio, threads, args.repeats).items():
-                rows.append(row("asr " + ("(--model)" if args.model else "default"), backend, threads, times,
-                                args.seconds, input=f"{args.seconds:g} s audio, end to end",
-                                cer=cer.get(backend, {}).get("cer")))
-        for threads in args.threads:
-            for name, (times, params) in bench_peers(audio, threads, args.peer_repeats).items():
-                rows.append(row(name, "pytorch", threads, times, args.seconds, input=PEERS[name][1],
-                                parameters=params, cer=None))
+            results = bench(directory, audio, threads, args.repeats, args.peer_repeats)
+            peer_rtf = min(results["whisper-tiny encoder"][0]) / WINDOW_SECONDS
+            for name, (times, params) in results.items():
+                ours = name in BACKENDS
+                seconds = args.seconds if ours else WINDOW_SECONDS
+                rows.append(row(
+                    f"asr {'(--model)' if args.model else 'default'}" if ours else name,
+                    name if ours else "pytorch", threads, times, seconds,
+                    input=f"{seconds:g} s audio, end to end" if ours else PEERS[name][1],
+                    relative_to_whisper_tiny=round(min(times) / seconds / peer_rtf, 3),
+                    cer=cer.get(name, {}).get("cer") if ours else None,
+                    **({} if ours else {"parameters": params}),
+                ))
     return {
         "model": description, "audio": f"synthetic speech-like (bench_features.speech_like), {args.seconds:g} s",
         "rows": rows, "cer": cer or None, "manifest": args.manifest,
@@ -267,12 +264,13 @@ def _cpu() -> str:
 def print_table(result: dict) -> None:
     print(f"{result['model']}; {result['audio']}; load average {result['load_average_1min']}; {result['cpu']}")
     print(f"| {'model':<20} | {'backend':<9} | {'threads':>7} | {'RTF (best)':>10} | {'(median)':>8} | "
-          f"{'x real time':>11} | {'CER':>6} | input")
-    print(f"|{'-' * 22}|{'-' * 11}|{'-' * 8}:|{'-' * 11}:|{'-' * 9}:|{'-' * 12}:|{'-' * 7}:|{'-' * 7}")
+          f"{'x real time':>11} | {'/ whisper-tiny':>14} | {'CER':>6} | input |")
+    print(f"|{'-' * 22}|{'-' * 11}|{'-' * 8}:|{'-' * 11}:|{'-' * 9}:|{'-' * 12}:|{'-' * 15}:|{'-' * 7}:|{'-' * 7}|")
     for r in result["rows"]:
         cer = "n/a" if r["cer"] is None else f"{100 * r['cer']:.2f}%"
         print(f"| {r['model']:<20} | {r['backend']:<9} | {r['threads']:>7} | {r['rtf_best']:>10.4f} | "
-              f"{r['rtf_median']:>8.4f} | {r['x_real_time_best']:>11,.0f} | {cer:>6} | {r['input']}")
+              f"{r['rtf_median']:>8.4f} | {r['x_real_time_best']:>11,.0f} | {r['relative_to_whisper_tiny']:>14.3f} | "
+              f"{cer:>6} | {r['input']} |")
     onnx = result["onnx"]
     print(f"ONNX files: fp32 {onnx['mb_fp32']} MB (max |diff| {onnx['max_abs_diff_fp32']:.1e}), "
           f"int8 {onnx['mb_int8']} MB (max |diff| {onnx['max_abs_diff_int8']:.1e}); target RTF <= {TARGET_RTF} at 1 thread")

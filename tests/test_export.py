@@ -14,7 +14,7 @@ from asr.export import PARITY_TOLERANCE, export_onnx, max_valid_diff
 from asr.features import Cmvn, FeatureConfig
 from asr.model_dir import load_model, save_model
 from asr.models import ModelConfig, build_model
-from asr.onnx_backend import OnnxModel, load_onnx_model
+from asr.onnx_backend import OnnxModel, load_backend, load_onnx_model
 from asr.tokens import Vocabulary
 
 SIZES = {"d_model": 32, "num_layers": 2, "num_heads": 4, "ffn_dim": 64, "subsampling_channels": 8}
@@ -92,6 +92,17 @@ def test_onnx_model_is_an_asr_model_with_the_same_front_end(exported):
     inputs, lengths = model.prepare(waveforms())
     expected, expected_lengths = reference.prepare(waveforms())
     assert torch.equal(inputs, expected) and torch.equal(lengths, expected_lengths)
+
+
+def test_load_backend_selects_the_runtime(exported):
+    _, directory, _ = exported
+    assert type(load_backend(directory)).__name__ == "AsrModel"
+    assert load_backend(directory, "onnx", threads=1).precision == "float32"
+    assert load_backend(directory, "onnx-int8").precision == "int8"
+    with pytest.raises(AsrError, match=r"^unknown backend 'tensorrt' \(expected one of: pytorch, onnx, onnx-int8\)$"):
+        load_backend(directory, "tensorrt")
+    with pytest.raises(AsrError, match=r"^backend 'onnx' runs on the CPU only \(ONNX Runtime\); got device 'cuda'$"):
+        load_backend(directory, "onnx", device="cuda")
 
 
 def test_export_has_dynamic_axes_and_provenance(exported):
