@@ -28,6 +28,7 @@ def audio_info(path: str | Path) -> tuple[Hertz, int]:
         info = sf.info(str(path))
     except Exception as e:  # soundfile raises LibsndfileError / RuntimeError for any bad file
         raise AsrError(f"{path}: not a readable audio file (expected wav/flac/ogg/mp3): {_reason(e)}") from e
+    _check_rate(path, int(info.samplerate))
     return int(info.samplerate), int(info.frames)
 
 
@@ -62,8 +63,7 @@ def read_audio(path: str | Path, start: Seconds = 0.0, duration: Seconds | None 
             audio = f.read(frames=count, dtype="float32", always_2d=True)
     except Exception as e:
         raise AsrError(f"{path}: not a readable audio file (expected wav/flac/ogg/mp3): {_reason(e)}") from e
-    if rate < MIN_SAMPLE_RATE:
-        raise AsrError(f"{path}: unsupported sample rate {rate} Hz (expected at least {MIN_SAMPLE_RATE} Hz)")
+    _check_rate(path, rate)
     if audio.shape[0] == 0:
         raise AsrError(f"{path}: audio file has no samples (expected speech)")
     return audio.mean(axis=1, dtype=np.float32) if audio.shape[1] > 1 else audio[:, 0], rate
@@ -73,11 +73,15 @@ def resample(audio: np.ndarray, orig_rate: Hertz, target_rate: Hertz, source: st
     """Resample ``(num_samples,)`` float32 audio with librosa's soxr backend."""
     if orig_rate == target_rate:
         return audio
-    if orig_rate < MIN_SAMPLE_RATE:
-        raise AsrError(f"{source}: unsupported sample rate {orig_rate} Hz (expected at least {MIN_SAMPLE_RATE} Hz)")
+    _check_rate(source, orig_rate)
     import librosa
 
     return librosa.resample(audio, orig_sr=orig_rate, target_sr=target_rate, res_type="soxr_hq").astype(np.float32)
+
+
+def _check_rate(source: str | Path, rate: Hertz) -> None:
+    if rate < MIN_SAMPLE_RATE:
+        raise AsrError(f"{source}: unsupported sample rate {rate} Hz (expected at least {MIN_SAMPLE_RATE} Hz)")
 
 
 def _existing(path: str | Path) -> Path:

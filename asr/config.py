@@ -34,8 +34,8 @@ def load_yaml(path: str | Path) -> dict:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise AsrError(f"{path}:{where} invalid YAML ({getattr(e, 'problem', e)})") from None
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise AsrError(f"{path}: invalid YAML{where} ({getattr(e, 'problem', e)})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -216,8 +216,9 @@ def decode_manifests(
         stem = results_stem(manifest.path)
         path = output_dir / f"results-{stem}.jsonl"
         meta = results_meta(rows, model_dir, manifest.path, config, elapsed)
-        write_jsonl(path, rows)
+        # The meta file first: a results file never exists without the normalisation it used.
         write_json(output_dir / f"results-{stem}.meta.json", meta)
+        write_jsonl(path, rows)
         print(summary(rows, stem, path))
         written.append(path)
     return written

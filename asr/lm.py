@@ -337,7 +337,11 @@ def train_lm_from_manifests(
 
     def sentences():
         for path in manifests:
+            count = 0
             for utt in Manifest(path):
+                count += 1
                 yield sentence_tokens(utt.text)
+            if count == 0:
+                raise AsrError(f"{path}: manifest has no utterances (expected training text)")
 
     return train_lm(sentences(), order=order, smoothing=smoothing)

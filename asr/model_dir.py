@@ -222,7 +222,9 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> AsrModel
     try:
         config = yaml.safe_load((path / CONFIG_FILE).read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
-        raise AsrError(f"{path / CONFIG_FILE}: invalid YAML ({e})") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise AsrError(f"{path / CONFIG_FILE}: invalid YAML{where} ({getattr(e, 'problem', None) or type(e).__name__})") from None
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         found = config.get("format") if isinstance(config, dict) else None
         raise AsrError(f"{path / CONFIG_FILE}: expected format {FORMAT!r}, found {found!r}")

@@ -7,6 +7,7 @@ non-empty after normalisation.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def validate_manifest(path: str | Path, check_audio: bool = True) -> list[Proble
             try:
                 utt = parse_utterance(line, where)
             except AsrError as e:
-                problems.append(Problem(where, "?", str(e).removeprefix(f"{where}: ")))
+                problems.append(_parse_problem(where, str(e).removeprefix(f"{where}: ")))
                 continue
             if utt.id in first_line:
                 problems.append(Problem(where, utt.id, f"duplicate id (first on line {first_line[utt.id]})"))
@@ -56,6 +57,12 @@ def validate_manifest(path: str | Path, check_audio: bool = True) -> list[Proble
     if not first_line and not problems:
         problems.append(Problem(str(manifest.path), "-", "manifest has no utterances"))
     return problems
+
+
+def _parse_problem(where: str, message: str) -> Problem:
+    """A parse error as a Problem, its ``utterance X:`` prefix (when known) moved into the id."""
+    match = re.match(r"utterance (\S+): (.*)", message)
+    return Problem(where, match.group(1), match.group(2)) if match else Problem(where, "?", message)
 
 
 def _check_utterance(manifest: Manifest, utt: Utterance, check_audio: bool) -> list[str]:

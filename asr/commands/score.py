@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 HELP = "score hypothesis transcripts against references (CER or WER), printing an sclite-style summary"
 DESCRIPTION = (
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     hyps = read_transcripts(args.hyp)
     scored = score_transcripts(refs, hyps, args.unit, args.t2s, where=args.hyp)
     normalization = NORMALIZATION_T2S if args.t2s else NORMALIZATION
-    speakers = read_transcripts(args.utt2spk) if args.utt2spk else None
+    speakers = _read_utt2spk(Path(args.utt2spk)) if args.utt2spk else None
     total = pooled(s.counts for s in scored)
     missing = sum(1 for s in scored if s.id not in hyps)
     if args.per_utt:
@@ -58,3 +59,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {missing} reference(s) had no hypothesis and were scored as deletions", file=sys.stderr)
     print(f"normalisation: {normalization}")
     return 0
+
+
+def _read_utt2spk(path: Path) -> dict[str, str]:
+    """``utterance speaker`` per line; a line without a speaker is an error naming file and line."""
+    from asr.corpus.common import read_table
+
+    return {utt: speaker for utt, (speaker, _) in read_table(path, "<utterance> <speaker>").items()}

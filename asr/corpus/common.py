@@ -31,6 +31,7 @@ from typing import Any
 from asr.audio import audio_info
 from asr.errors import AsrError
 from asr.manifest import Utterance, write_manifest
+from asr.text import normalize
 
 log = logging.getLogger(__name__)
 
@@ -215,8 +216,8 @@ def build_utterances(sources: list[Source], output_dir: str | Path, jobs: int = 
             problems.add(f"{src.where}: duplicate utterance id {src.id!r} (first at {seen[src.id]})")
         else:
             seen[src.id] = src.where
-        if not src.text.strip():
-            problems.add(f"{src.where}: utterance {src.id}: empty transcript (expected text)")
+        if not normalize(src.text):
+            problems.add(f"{src.where}: utterance {src.id}: empty transcript (expected text after normalisation)")
 
     paths = sorted({src.audio for src in sources})
     info: dict[Path, tuple[int, int] | str] = {}
