@@ -213,6 +213,10 @@ def run_audit(
     if any(g.needs_baseline for g in gates) and baseline is None:
         needs = next(g for g in gates if g.needs_baseline)
         raise AsrError(f"--fail-if {needs.text!r} compares with a baseline: pass --baseline")
+    if baseline is not None:
+        from asr.audit.release import resolve_baseline
+
+        resolve_baseline(baseline)  # a missing baseline fails now, not after the whole audit
     started = time.perf_counter()
     paths = [Path(p) for p in results_paths]
     results = read_results(paths)
@@ -246,6 +250,13 @@ def _headline(attr: str, disparity: dict, unit: str) -> dict:
     if not disparity.get("estimable"):
         return {"attribute": attr, "estimable": False, "text": f"No {attr} disparity: {disparity.get('reason')}."}
     w, r, d = disparity["worst_cer"], disparity["ratio"], disparity["difference"]
+    if disparity["worst_group"] == disparity["best_group"] or d["value"] == 0:
+        return {
+            "attribute": attr, "estimable": True, "worst_group": disparity["worst_group"],
+            "best_group": disparity["best_group"], "worst_cer": w, "best_cer": disparity["best_cer"],
+            "ratio": r, "difference": d,
+            "text": f"By {attr}, no gap: every group has the same {metric}, {_pct(w['value'])}.",
+        }
     text = (
         f"By {attr}, {disparity['worst_group']} has the highest {metric}: {_pct(w['value'])} "
         f"(95% CI {_pct(w['low'])}–{_pct(w['high'])}), {_pts(d['value'])} points above "
