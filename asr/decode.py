@@ -185,9 +185,15 @@ def decode_manifests(
     config: DecodeConfig = DecodeConfig(),
     device: str = "cpu",
     progress: bool = True,
+    backend: str = "pytorch",
+    threads: int | None = None,
 ) -> list[Path]:
-    """Decode each manifest with the model in ``model_dir``; write and return the results files."""
-    from asr.model_dir import load_model
+    """Decode each manifest with the model in ``model_dir``; write and return the results files.
+
+    ``backend`` is ``pytorch``, ``onnx`` or ``onnx-int8`` (the latter two run the export of
+    ``asr export`` in ONNX Runtime with ``threads`` intra-op threads).
+    """
+    from asr.onnx_backend import load_backend
 
     manifests = [Manifest(m) for m in manifests]  # fail fast on a missing manifest
     stems: dict[str, Path] = {}
@@ -198,7 +204,7 @@ def decode_manifests(
                 f"{manifest.path}: same name as {other}; both would write results-{results_stem(other)}.jsonl "
                 "(decode them into different --output-dir)"
             )
-    model = load_model(model_dir, device=device)
+    model = load_backend(model_dir, backend, device, threads)
     lm = None
     if config.lm:
         from asr.lm import load_lm

@@ -155,3 +155,30 @@ def test_cli_export_and_errors(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == f"asr export: error: {tmp_path / 'absent'}: model directory not found"
     assert main(["export", "--model", str(directory), "--opset", "13"]) == 1
     assert capsys.readouterr().err.strip() == "asr export: error: --opset 13: ONNX opset 17 or newer is required"
+
+
+def test_transcribe_and_decode_run_on_the_onnx_backend(exported, tmp_path, capsys):
+    """`asr transcribe/decode --backend onnx` give the PyTorch transcript (random weights: same argmax)."""
+    import json
+
+    import soundfile as sf
+
+    from asr.cli import main
+    from asr.manifest import Utterance, write_manifest
+
+    _, directory, _ = exported
+    audio = tmp_path / "a.wav"
+    sf.write(str(audio), waveforms((1.37,))[0], 16000)
+    texts = {}
+    for backend in ("pytorch", "onnx", "onnx-int8"):
+        assert main(["transcribe", str(audio), "--model", str(directory), "--backend", backend,
+                     "--threads", "1", "--format", "json"]) == 0
+        texts[backend] = json.loads(capsys.readouterr().out)
+    assert texts["onnx"]["text"] == texts["pytorch"]["text"]
+    assert texts["onnx-int8"]["duration"] == texts["pytorch"]["duration"]
+
+    write_manifest(tmp_path / "test.jsonl", [Utterance("u1", "a.wav", 1.37, 16000, "打开空调", "s1", dialect="wu")])
+    assert main(["decode", "--model", str(directory), "--manifests", str(tmp_path / "test.jsonl"),
+                 "--output-dir", str(tmp_path / "dec"), "--backend", "onnx", "--threads", "1"]) == 0
+    row = json.loads((tmp_path / "dec" / "results-test.jsonl").read_text())
+    assert row["hyp"] == texts["pytorch"]["text"] and row["ref_len"] == 4 and row["dialect"] == "wu"

@@ -24,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to-simplified", action="store_true", default=None,
                         help="score after Traditional-to-Simplified conversion")
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ... (default cpu)")
+    parser.add_argument("--backend", choices=("pytorch", "onnx", "onnx-int8"), default="pytorch",
+                        help="inference engine: PyTorch, or ONNX Runtime on the model from `asr export` (default pytorch)")
+    parser.add_argument("--threads", type=int, default=None, help="intra-op threads of the ONNX Runtime session")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,5 +42,6 @@ def run(args: argparse.Namespace) -> int:
         "to_simplified": args.to_simplified,
     }
     config = load_config(DecodeConfig, args.config, overrides)
-    decode_manifests(args.model, args.manifests, args.output_dir, config, device=args.device)
+    decode_manifests(args.model, args.manifests, args.output_dir, config, device=args.device,
+                     backend=args.backend, threads=args.threads)
     return 0

@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lm-weight", type=float, default=0.3, help="LM weight (default 0.3)")
     parser.add_argument("--chunk-seconds", type=float, default=30.0, help="longest chunk decoded at once (default 30)")
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ... (default cpu)")
+    parser.add_argument("--backend", choices=("pytorch", "onnx", "onnx-int8"), default="pytorch",
+                        help="inference engine: PyTorch, or ONNX Runtime on the model from `asr export` (default pytorch)")
+    parser.add_argument("--threads", type=int, default=None, help="intra-op threads of the ONNX Runtime session")
 
 
 def resolve_model_dir(model: str | None) -> Path:
@@ -54,10 +57,10 @@ def resolve_model_dir(model: str | None) -> Path:
 def run(args: argparse.Namespace) -> int:
     from asr.errors import AsrError
     from asr.io import atomic_write
-    from asr.model_dir import load_model
+    from asr.onnx_backend import load_backend
     from asr.transcription import TSV_HEADER, format_transcript, transcribe
 
-    model = load_model(resolve_model_dir(args.model), device=args.device)
+    model = load_backend(resolve_model_dir(args.model), args.backend, args.device, args.threads)
     lm = None
     if args.lm:
         from asr.lm import load_lm
