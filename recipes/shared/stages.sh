@@ -25,9 +25,10 @@
 #                              reads them; on-the-fly: stage 2 is skipped, training computes fbank
 #                              from the audio (train config inputs.source: audio) and estimates
 #                              CMVN on inputs.cmvn_utterances training utterances
-#   --num-shards N             > 0: stage 1 splits the train set into N gzip manifest shards
-#                              (<data_dir>/<train_set>/shard-*.jsonl.gz) that training reads
-#                              (needs --features on-the-fly); 0 (default): one train manifest
+#   --num-shards N             > 0: stage 1 splits the train set into N gzip manifest shards of
+#                              about equal hours (<data_dir>/<train_set>/shard-*.jsonl.gz; one per
+#                              utterance if there are fewer) that training reads (needs
+#                              --features on-the-fly); 0 (default): one train manifest
 #   --validate-audio BOOL      true (default): stage 1 decodes every audio file; false: checks
 #                              the manifests only (stage 0 has read every audio header already)
 #   --features-config F --train-config F --train-balanced-config F --decode-config F
@@ -69,10 +70,23 @@ log() {
 
 die() { echo "$(basename "$0"): error: $*" >&2; exit 1; }
 
+# usage: the recipe's own header, the shared stages and options, then this recipe's settings.
+usage() {
+  sed -n '2,/^[^#]/p' "$0" | sed -n 's/^# \{0,1\}//p'
+  echo
+  sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -n 's/^# \{0,1\}//p'
+  echo; echo "Settings of this recipe (each one an option):"
+  local name
+  for name in corpus conf_dir data_dir exp_dir report_dir train_set train_parts dev_set dev_parts test_sets \
+      features num_shards ngpu nj validate_audio stats_by audit_by; do
+    [ -z "${!name+x}" ] || printf '  --%-16s %s\n' "${name//_/-}" "${!name}"
+  done
+}
+
 parse_options() {
   while [ $# -gt 0 ]; do
     case "$1" in
-      --help|-h) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -n 's/^# \{0,1\}//p'; exit 0 ;;
+      --help|-h) usage; exit 0 ;;
       --*)
         local name=${1#--}; name=${name//-/_}
         [ $# -ge 2 ] || die "option $1 needs a value"

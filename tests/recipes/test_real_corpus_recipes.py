@@ -218,7 +218,11 @@ def test_bad_settings_are_refused_before_anything_runs(tmp_path, options, messag
     assert not (tmp_path / "data").exists()
 
 
-def test_help_lists_the_shared_options():
-    out = _ok(run_recipe("aishell", "--help"))
+def test_help_shows_the_recipe_the_shared_options_and_the_settings():
+    out = _ok(run_recipe("kespeech", "--help"))
+    assert out.startswith("KeSpeech (Tang et al., NeurIPS 2021")
     for option in ("--ngpu N", "--features MODE", "--num-shards N", "--corpus-dir DIR", "--train-config F"):
         assert option in out
+    settings = out[out.index("Settings of this recipe"):].splitlines()
+    assert "  --features         on-the-fly" in settings and "  --num-shards       16" in settings
+    assert "  --audit-by         dialect,gender,age_band,region" in settings
