@@ -91,6 +91,8 @@ def train(
         config = dataclasses.replace(config, max_steps=max_steps)
     if init is not None:
         config = _with_init(config, init)
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
     dist = setup_distributed(device)
     try:
         return Trainer(config, Path(exp_dir), dist, progress).run(train_manifest, dev_manifest, resume)
@@ -253,13 +255,10 @@ class Trainer:
         )
 
     def _autocast(self):
-        cfg, device = self.config, self.dist.device
-        bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
-        if bf16 and device.type != "cuda":
-            raise AsrError("precision: bf16 needs a CUDA device (use precision: auto or fp32 on CPU)")
-        if not bf16:
+        dtype = autocast_dtype(self.config.precision, self.dist.device)
+        if dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return torch.autocast(device_type=self.dist.device.type, dtype=dtype)
 
     def _done(self) -> bool:
         cfg = self.config
@@ -450,6 +449,22 @@ class Trainer:
         else:
             chosen = sorted(available)[-avg.num :]
         return tuple(sorted(chosen))
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """bfloat16 when ``precision`` asks for it, None for float32.
+
+    ``auto`` uses bf16 where the hardware computes it natively: CUDA GPUs that support it,
+    and CPUs with AVX512-BF16 or AMX (on others bf16 is emulated and slower than fp32).
+    """
+    if precision == "fp32":
+        return None
+    if device.type == "cuda":
+        return torch.bfloat16 if precision == "bf16" or torch.cuda.is_bf16_supported() else None
+    native = any(getattr(torch.cpu, f, lambda: False)() for f in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    if precision == "bf16" and not native:
+        log.warning("precision: bf16 on a CPU without native bfloat16 (AVX512-BF16/AMX) is slow")
+    return torch.bfloat16 if precision == "bf16" or native else None
 
 
 def weights_digest(network: torch.nn.Module) -> str:

@@ -124,8 +124,10 @@ class TrainConfig:
     #: Stop after this many optimizer steps (0: after ``max_epochs``); also sets the schedule's length.
     max_steps: int = 0
     seed: int = 1234
-    #: ``bf16``: bfloat16 autocast (CUDA only); ``auto``: bf16 on CUDA, fp32 on CPU.
+    #: ``bf16``: bfloat16 autocast; ``auto``: bf16 where native (CUDA, AVX512-BF16/AMX CPUs), else fp32.
     precision: Literal["auto", "fp32", "bf16"] = "auto"
+    #: Intra-op CPU threads per process (0: PyTorch's default, one per core).
+    num_threads: int = 0
     log_every: int = 20
     valid_every: int = 500
     checkpoint_every: int = 500
@@ -142,6 +144,8 @@ class TrainConfig:
         for name, value in positive.items():
             if value < 1:
                 raise AsrError(f"{name} must be at least 1, got {value}")
+        if self.num_threads < 0:
+            raise AsrError(f"num_threads must be >= 0 (0: one per core), got {self.num_threads}")
         if self.max_steps < 0 or self.schedule.warmup_steps < 0:
             raise AsrError("max_steps and schedule.warmup_steps must be >= 0")
         if not self.optimizer.lr > 0:
