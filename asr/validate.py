@@ -14,7 +14,7 @@ from pathlib import Path
 from asr.audio import audio_info
 from asr.errors import AsrError
 from asr.io import open_text
-from asr.manifest import Manifest, Utterance, parse_utterance
+from asr.manifest import METADATA_FIELDS, Manifest, Utterance, parse_utterance
 from asr.text import normalize
 
 #: Largest accepted gap between a manifest's duration and the audio's, in seconds.
@@ -102,9 +102,12 @@ def manifest_stats(path: str | Path, by: list[str] | None = None):
         raise AsrError(f"{path}: manifest has no utterances")
     if by is None:
         by = [c for c in ("dialect",) if c in df.columns]
-    missing = [c for c in by if c not in df.columns]
-    if missing:
-        raise AsrError(f"{path}: no field {missing[0]!r} in the manifest")
+    unknown = [c for c in by if c not in df.columns and c not in METADATA_FIELDS]
+    if unknown:
+        raise AsrError(f"{path}: no field {unknown[0]!r} in the manifest")
+    for name in by:  # a metadata field no utterance has: every utterance is "(missing)"
+        if name not in df.columns:
+            df[name] = None
 
     def summarise(frame) -> pd.Series:
         return pd.Series(

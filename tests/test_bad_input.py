@@ -782,7 +782,8 @@ def test_audit_names_the_results_file_and_what_is_wrong(kind, asr, tmp_path):
 
 
 @pytest.mark.parametrize("argv,fragment", [
-    (["--by", "accent"], "no field 'accent' to group by"),
+    (["--by", "dialekt"], "no field 'dialekt' to group by"),
+    (["--by", "accent"], "no utterance has accent"),
     (["--fail-if", "worst_group_cer >> 0.1"], "worst_group_cer >> 0.1"),
     (["--results", "missing.jsonl"], "missing.jsonl: results file not found (expected asr decode's results-*.jsonl)"),
 ])

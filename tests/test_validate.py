@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from asr.errors import AsrError
 from asr.validate import manifest_stats, validate_manifest
 from conftest import write_tone
 
@@ -50,3 +51,8 @@ def test_stats_per_group(tiny_manifest):
     assert table.loc["total", "hours"] == pytest.approx(1.8 / 3600)
     both = manifest_stats(tiny_manifest, ["dialect", "gender"])
     assert list(both.index) == ["mandarin/female", "wu/male", "total"]
+    # A metadata field no utterance has is one "(missing)" group; an unknown field is an error.
+    accents = manifest_stats(tiny_manifest, ["accent"])
+    assert list(accents.index) == ["(missing)", "total"] and accents.loc["(missing)", "utterances"] == 3
+    with pytest.raises(AsrError, match=r"test\.jsonl: no field 'dialekt' in the manifest"):
+        manifest_stats(tiny_manifest, ["dialekt"])

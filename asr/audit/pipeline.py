@@ -48,6 +48,7 @@ from asr.audit.report import render_report
 from asr.audit.results import (
     MISSING, check_attributes, default_attributes, group_labels, normalization_of, read_meta, read_results,
 )
+from asr.manifest import METADATA_FIELDS
 from asr.config import to_dict
 from asr.errors import AsrError
 from asr.io import atomic_write, open_text, write_json
@@ -87,13 +88,21 @@ def audit(
         timings[name] = round(now - clock, 3)
         clock = now
 
+    warnings: list[str] = []
     by = list(config.by) or default_attributes(results)
+    # A known metadata field that no utterance has (a Common Voice split without accents) is
+    # skipped with a warning; any other unknown name is an error (a typo in --by).
+    absent = [a for a in by if a in METADATA_FIELDS and a not in results.columns]
+    warnings += [f"{a}: no utterance has this field; not audited" for a in absent]
+    by = [a for a in by if a not in absent]
+    if absent and not by:
+        present = ", ".join(default_attributes(results)) or "none"
+        raise AsrError(f"results: no utterance has {', '.join(absent)} (attributes present: {present})")
     if not by:
         raise AsrError("results have no metadata field to group by (expected e.g. dialect, gender); pass --by")
     check_attributes(results, by)
     config = dataclasses.replace(config, by=by)
     unit = str(results["unit"].dropna().iloc[0]) if "unit" in results and results["unit"].notna().any() else "char"
-    warnings: list[str] = []
     attributes = {}
     overall = None
     explaining = _start_explain(results, by[0], data_summary, config)

@@ -87,8 +87,16 @@ def test_gate_syntax_and_missing_baseline(tmp_path, capsys):
     code = main(["audit", "--results", str(path), "--release", "x", "--output-dir", str(tmp_path), "--fail-if", "ratio_worse:0.9"])
     assert code == 1
     assert "compares with a baseline: pass --baseline" in capsys.readouterr().err
+    assert main(["audit", "--results", str(path), "--release", "x", "--output-dir", str(tmp_path), "--by", "dialekt"]) == 1
+    assert "no field 'dialekt' to group by (attributes present: dialect, gender, age_band, condition)" in capsys.readouterr().err
     assert main(["audit", "--results", str(path), "--release", "x", "--output-dir", str(tmp_path), "--by", "accent"]) == 1
-    assert "no field 'accent' to group by (attributes present: dialect, gender, age_band, condition)" in capsys.readouterr().err
+    assert "no utterance has accent (attributes present: dialect, gender, age_band, condition)" in capsys.readouterr().err
+    # A metadata field no utterance has is skipped with a warning when others remain.
+    assert main(["audit", "--results", str(path), "--release", "y", "--output-dir", str(tmp_path),
+                 "--by", "dialect,accent", "--replicates", "20", "--permutations", "20"]) == 0
+    figures = json.loads((tmp_path / "y" / "fairness.json").read_text())
+    assert list(figures["attributes"]) == ["dialect"]
+    assert "accent: no utterance has this field; not audited" in figures["warnings"]
 
 
 def test_forked_explanations_equal_serial_ones(monkeypatch):
