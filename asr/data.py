@@ -243,16 +243,51 @@ class OpenedData:
     input_dim: int | None
 
 
-def read_utterances(path: str | Path) -> tuple[list[Utterance], list[Any] | None]:
-    """Utterances of a plain or a feature manifest, audio paths made absolute; the feature
-    records too when it is a feature manifest (``None`` otherwise)."""
+#: One manifest path, or several (e.g. the shards of ``asr manifest shard``).
+Manifests = str | Path | Sequence[str | Path]
+
+
+def manifest_paths(manifests: Manifests) -> list[Path]:
+    """One manifest or several (e.g. the shards of ``asr manifest shard``) as a list of paths."""
+    paths = [Path(manifests)] if isinstance(manifests, (str, Path)) else [Path(p) for p in manifests]
+    if not paths:
+        raise AsrError("no manifest given (expected at least one .jsonl file)")
+    return paths
+
+
+def read_utterances(manifests: Manifests) -> tuple[list[Utterance], list[Any] | None]:
+    """Utterances of one or more manifests, concatenated in order, audio paths made absolute;
+    the feature records too when they are feature manifests (``None`` otherwise).
+
+    The files must be of one kind (all feature manifests or all plain ones), and an id may
+    appear in only one of them.
+    """
+    utts: list[Utterance] = []
+    records: list[Any] = []
+    kinds: set[bool] = set()
+    seen: dict[str, Path] = {}
+    for path in manifest_paths(manifests):
+        file_utts, file_records = _read_manifest(path)
+        kinds.add(file_records is not None)
+        if len(kinds) > 1:
+            raise AsrError(f"{path}: feature manifests and plain manifests mixed (expected one kind)")
+        for utt in file_utts:
+            if utt.id in seen:
+                raise AsrError(f"{path}: duplicate utterance id {utt.id!r} (also in {seen[utt.id]})")
+            seen[utt.id] = path
+        utts += file_utts
+        records += file_records or []
+    return utts, (records if kinds == {True} else None)
+
+
+def _read_manifest(path: Path) -> tuple[list[Utterance], list[Any] | None]:
+    """One plain or feature manifest (see :func:`read_utterances`)."""
     import dataclasses
     import json
 
     from asr.io import open_text
     from asr.manifest import Manifest
 
-    path = Path(path)
     if not path.is_file():
         raise AsrError(f"{path}: manifest not found")
     with open_text(path) as f:
@@ -276,7 +311,7 @@ def read_utterances(path: str | Path) -> tuple[list[Utterance], list[Any] | None
 
 
 def open_data(
-    path: str | Path,
+    manifests: Manifests,
     targets_of: Callable[[str], list[int]],
     input_kind: str,
     inputs: Any,
@@ -289,9 +324,10 @@ def open_data(
 
     ``inputs`` is an :class:`asr.train_config.InputConfig`. ``feature_config`` and ``cmvn``
     (from the training set) make a dev set use exactly the training inputs; left None they
-    are found beside the manifest or derived (see ``InputConfig``).
+    are found beside the (first) manifest or derived (see ``InputConfig``).
     """
-    utts, records = read_utterances(path)
+    utts, records = read_utterances(manifests)
+    path = manifest_paths(manifests)[0]
     targets = [targets_of(u.text) for u in utts]
     if input_kind == "waveform":
         lengths = [int(round(u.duration * sample_rate)) for u in utts]

@@ -30,9 +30,12 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from asr.data import Manifests
 
 from asr.checkpoint import (
     average_state_dicts,
@@ -75,8 +78,8 @@ class TrainResult:
 
 def train(
     config: TrainConfig | str | Path,
-    train_manifest: str | Path,
-    dev_manifest: str | Path | None,
+    train_manifest: Manifests,
+    dev_manifest: Manifests | None,
     exp_dir: str | Path,
     resume: bool = False,
     init: str | Path | None = None,
@@ -130,7 +133,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ setup
 
-    def run(self, train_manifest: str | Path, dev_manifest: str | Path | None, resume: bool) -> TrainResult:
+    def run(self, train_manifest: Manifests, dev_manifest: Manifests | None, resume: bool) -> TrainResult:
         cfg, started = self.config, self.started
         latest = list_checkpoints(self.exp_dir)[-1:] if self.dist.rank == 0 else []
         if latest and not resume:
@@ -154,7 +157,7 @@ class Trainer:
         finally:
             self.runlog.close()
 
-    def _setup_vocab(self, train_manifest: str | Path, resume: bool) -> None:
+    def _setup_vocab(self, train_manifest: Manifests, resume: bool) -> None:
         from asr.data import read_utterances
         from asr.tokens import Vocabulary
 

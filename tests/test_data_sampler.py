@@ -144,3 +144,28 @@ def test_invalid_sampler_arguments_are_errors():
         BucketingSampler([10], 0)
     with pytest.raises(AsrError, match=r"rank 2 is outside world size 2"):
         BucketingSampler([10], 100, rank=2, world_size=2)
+
+
+def test_several_manifests_read_as_one_set_with_unique_ids(tmp_path):
+    """The shards of `asr manifest shard` train as one set; ids must be unique across them."""
+    import pytest
+
+    from asr.data import read_utterances
+    from asr.errors import AsrError
+    from asr.manifest import Utterance, write_manifest
+
+    def utt(uid):
+        return Utterance(uid, f"audio/{uid}.wav", 1.0, 16000, "打开空调", "s1")
+
+    (tmp_path / "b").mkdir()
+    write_manifest(tmp_path / "a.jsonl", [utt("u1"), utt("u2")])
+    write_manifest(tmp_path / "b" / "b.jsonl.gz", [utt("u3")])
+    utts, records = read_utterances([tmp_path / "a.jsonl", tmp_path / "b" / "b.jsonl.gz"])
+    assert [u.id for u in utts] == ["u1", "u2", "u3"] and records is None
+    # Each file's relative audio paths resolve against its own directory.
+    assert utts[2].audio == str((tmp_path / "b" / "audio" / "u3.wav").absolute())
+    write_manifest(tmp_path / "c.jsonl", [utt("u2")])
+    with pytest.raises(AsrError, match=r"c\.jsonl: duplicate utterance id 'u2' \(also in .*a\.jsonl\)"):
+        read_utterances([tmp_path / "a.jsonl", tmp_path / "c.jsonl"])
+    with pytest.raises(AsrError, match="no manifest given"):
+        read_utterances([])

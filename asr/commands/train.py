@@ -20,8 +20,10 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="training config YAML (e.g. recipes/dialect/conf/train.yaml)")
-    parser.add_argument("--train-manifest", required=True, help="training manifest (.jsonl)")
-    parser.add_argument("--dev-manifest", default=None, help="dev manifest for CER, early stopping and model choice")
+    parser.add_argument("--train-manifest", nargs="+", required=True,
+                        help="training manifest(s) (.jsonl[.gz]; several: e.g. the shards of `asr manifest shard`)")
+    parser.add_argument("--dev-manifest", nargs="+", default=None,
+                        help="dev manifest(s) for CER, early stopping and model choice")
     parser.add_argument("--exp-dir", required=True, help="experiment directory (checkpoints, logs, model/)")
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --exp-dir")
     parser.add_argument("--init", default=None, metavar="HF_DIR",

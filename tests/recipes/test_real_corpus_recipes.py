@@ -133,6 +133,17 @@ def test_ngpu_launches_torchrun_on_the_same_cli(kespeech, tmp_path):
     ]
 
 
+def test_kespeech_trains_on_its_shards_with_features_on_the_fly(kespeech, tmp_path):
+    """Stage 3 for real (one CPU process): `asr train` reads every shard and computes fbank itself."""
+    root, _ = kespeech
+    _ok(run_recipe("kespeech", "--data-dir", root / "data", "--exp-dir", tmp_path / "exp", "--stage", 3,
+                   "--stop-stage", 3, "--num-shards", 2, "--ngpu", 0, "--train-config", _tiny_config(tmp_path, "audio")))
+    summary = _summary(tmp_path / "exp" / "baseline" / "model")
+    train_ids = [u.id for p in sorted((root / "data" / "train").iterdir()) for u in read_manifest(p)]
+    assert summary["total"]["utterances"] == len(train_ids) == 12
+    assert (tmp_path / "exp" / "baseline" / "model" / "cmvn.json").is_file()
+
+
 # ----------------------------------------------------------------------------- AISHELL-1, Common Voice
 
 
