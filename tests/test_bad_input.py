@@ -333,7 +333,7 @@ def test_an_empty_manifest_is_one_error(command, asr, tmp_path, model_dir):
 
 
 @pytest.mark.parametrize("argv,expected", [
-    (["stats", "{m}", "--by", "accent"], "{m}: no field 'accent' in the manifest"),
+    (["stats", "{m}", "--by", "dialekt"], "{m}: no field 'dialekt' in the manifest"),
     (["shard", "{m}", "--output-dir", "{o}", "--num-shards", "0"], "--num-shards"),
     (["merge", "{m}", "{m2}", "--output", "{o}/merged.jsonl"], "duplicate utterance id 'u1'"),
     (["merge", "{m}", "--output", "{m}"], "{m}: the output is also an input"),
