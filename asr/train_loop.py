@@ -144,16 +144,6 @@ def ctc_loss_sum(log_probs: torch.Tensor, out_lengths: torch.Tensor, targets: to
                       blank=0, reduction="sum", zero_infinity=True)
 
 
-def greedy_ids(log_probs: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
-    """Best-path CTC decoding: argmax per frame, repeats merged, blanks (id 0) dropped."""
-    best = log_probs.argmax(dim=-1).cpu()
-    out = []
-    for row, n in zip(best, lengths.tolist()):
-        ids = torch.unique_consecutive(row[:n])
-        out.append([int(i) for i in ids if i != 0])
-    return out
-
-
 def evaluate(network: torch.nn.Module, data: Any, vocab: Any, dist: Distributed, max_frames: int,
              autocast: Any = contextlib.nullcontext) -> EvalResult:
     """Greedy-decode ``data`` (an :class:`asr.data.OpenedData`) and pool loss and edits over ranks.
@@ -162,6 +152,7 @@ def evaluate(network: torch.nn.Module, data: Any, vocab: Any, dist: Distributed,
     not change what training does next.
     """
     from asr.data import BucketingSampler, collate
+    from asr.search import greedy_search
 
     dataset = data.dataset
     sampler = BucketingSampler(dataset.lengths, max_frames, shuffle=False)
@@ -176,8 +167,8 @@ def evaluate(network: torch.nn.Module, data: Any, vocab: Any, dist: Distributed,
                 log_probs, out_lengths = network(batch.inputs, batch.input_lengths)
             loss += float(ctc_loss_sum(log_probs, out_lengths, batch.targets, batch.target_lengths))
             tokens += int(batch.target_lengths.sum())
-            for i, ids in zip(batch.indices, greedy_ids(log_probs, out_lengths)):
-                counts = counts + score_pair(dataset.utterances[i].text, vocab.decode(ids))
+            for i, hyp in zip(batch.indices, greedy_search(log_probs, out_lengths)):
+                counts = counts + score_pair(dataset.utterances[i].text, vocab.decode(hyp.token_ids))
     network.train(was_training)
     total = dist.all_reduce([loss, tokens, counts.sub, counts.dele, counts.ins, counts.ref_len])
     pooled = EditCounts(*(int(v) for v in total[2:]))

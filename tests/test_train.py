@@ -112,7 +112,7 @@ def _args(corpus: Path, config: Path, exp: Path) -> list[str]:
 
 def test_training_learns_the_corpus_and_writes_a_loadable_model(corpus, tmp_path):
     import asr
-    from asr.train_loop import greedy_ids
+    from asr.search import greedy_search
 
     config = load_train_config(_config(tmp_path, max_epochs=30))
     result = train(config, corpus / "fbank/train.jsonl", corpus / "fbank/dev.jsonl", tmp_path / "exp", progress=False)
@@ -138,7 +138,7 @@ def test_training_learns_the_corpus_and_writes_a_loadable_model(corpus, tmp_path
     utt = json.loads((corpus / "dev.jsonl").read_text().splitlines()[0])
     audio, _ = sf.read(str(corpus / utt["audio"]), dtype="float32")
     log_probs, lengths = model.log_probs([audio])
-    assert model.vocab.decode(greedy_ids(log_probs, lengths)[0]) == utt["text"]
+    assert model.vocab.decode(greedy_search(log_probs, lengths)[0].token_ids) == utt["text"]
 
     with pytest.raises(AsrError, match=r"already has checkpoints .*pass --resume"):
         train(config, corpus / "fbank/train.jsonl", None, tmp_path / "exp", progress=False)
@@ -178,7 +178,7 @@ def test_kill_9_then_resume_ends_with_the_same_weights(corpus, tmp_path):
 def test_two_gloo_processes_train_on_disjoint_shards_and_agree(corpus, tmp_path):
     torchrun = shutil.which("torchrun")
     launcher = [torchrun] if torchrun else [sys.executable, "-m", "torch.distributed.run"]
-    launcher += ["--nproc_per_node", "2", "--master_port", str(29500 + os.getpid() % 1000)]
+    launcher += ["--standalone", "--nproc_per_node", "2"]  # a free rendezvous port on localhost
     config = _config(tmp_path, max_epochs=2)
     run = _run(_args(corpus, config, tmp_path / "ddp"), launcher=launcher)
     assert run.returncode == 0, run.stderr[-3000:]
