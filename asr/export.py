@@ -53,7 +53,7 @@ from torch import nn
 from asr.errors import AsrError
 from asr.io import atomic_write
 from asr.models.base import padding_mask
-from asr.models.subsampling import MIN_INPUT_FRAMES
+from asr.models.subsampling import MIN_INPUT_FRAMES, with_positions
 
 log = logging.getLogger(__name__)
 
@@ -186,12 +186,12 @@ class FeatureEncoderExport(nn.Module):
         x = x.masked_fill(padding_mask(out_lengths, x.shape[1])[..., None], 0.0)
         bias = attention_bias(padding_mask(out_lengths.clamp(min=1), x.shape[1]))
         if self.encoder == "conformer":
+            if net.positions == "sinusoidal":
+                x = with_positions(x)
             for layer in net.encoder.conformer_layers:
                 x = conformer_layer(layer, x, bias)
         else:
-            from asr.models.transformer import sinusoidal_positions
-
-            x = x * (net.d_model ** 0.5) + sinusoidal_positions(x.shape[1], net.d_model, x.device).to(x.dtype)
+            x = with_positions(x)
             for layer in net.encoder.layers:
                 x = transformer_layer(layer, x, bias)
             if net.encoder.norm is not None:

@@ -26,7 +26,15 @@ EncoderName = Literal["conformer", "transformer", "wav2vec2", "whisper"]
 
 @dataclass(frozen=True)
 class ConformerConfig:
-    """Conv2d subsampling (x4) then ``torchaudio.models.Conformer``; sizes in model dimensions."""
+    """Conv2d subsampling (x4) then ``torchaudio.models.Conformer``; sizes in model dimensions.
+
+    ``subsampling``: ``conv2d`` or ``conv1d`` (see :mod:`asr.models.subsampling`), with
+    ``subsampling_channels`` channels between its two layers.
+    ``positions``: ``sinusoidal`` adds absolute sinusoidal position encodings to the
+    subsampled frames (scaled by ``sqrt(d_model)`` first, as ESPnet's ``PositionalEncoding``);
+    ``none`` leaves the encoder to infer position from its convolutions alone (torchaudio's
+    Conformer has no position encoding of its own).
+    """
 
     d_model: int = 144
     num_layers: int = 6
@@ -35,11 +43,18 @@ class ConformerConfig:
     conv_kernel: int = 15
     dropout: float = 0.1
     subsampling_channels: int = 144
+    subsampling: Literal["conv2d", "conv1d"] = "conv2d"
+    positions: Literal["sinusoidal", "none"] = "sinusoidal"
+
+    def __post_init__(self) -> None:
+        if self.positions not in ("sinusoidal", "none"):
+            raise AsrError(f"model.conformer.positions must be 'sinusoidal' or 'none', got {self.positions!r}")
 
 
 @dataclass(frozen=True)
 class TransformerConfig:
-    """Conv2d subsampling (x4), sinusoidal positions, then ``torch.nn.TransformerEncoder`` (pre-norm)."""
+    """Convolutional subsampling (x4, ``conv2d`` or ``conv1d``), sinusoidal positions, then
+    ``torch.nn.TransformerEncoder`` (pre-norm)."""
 
     d_model: int = 144
     num_layers: int = 6
@@ -47,6 +62,7 @@ class TransformerConfig:
     ffn_dim: int = 576
     dropout: float = 0.1
     subsampling_channels: int = 144
+    subsampling: Literal["conv2d", "conv1d"] = "conv2d"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""``conformer``: Conv2d subsampling (x4) over fbank/MFCC, ``torchaudio.models.Conformer``, CTC head."""
+"""``conformer``: convolutional subsampling (x4) over fbank/MFCC, sinusoidal positions, ``torchaudio.models.Conformer``, CTC head."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ import torch.nn.functional as F
 
 from asr.models.base import CtcHead, CtcModel, padding_mask
 from asr.models.config import ConformerConfig
-from asr.models.subsampling import MIN_INPUT_FRAMES, SUBSAMPLING_FACTOR, Conv2dSubsampling, conv2d_subsampling_lengths
+from asr.models.subsampling import (
+    MIN_INPUT_FRAMES,
+    SUBSAMPLING_FACTOR,
+    conv2d_subsampling_lengths,
+    make_subsampling,
+    with_positions,
+)
 
 
 class ConformerCtc(CtcModel):
@@ -20,7 +26,8 @@ class ConformerCtc(CtcModel):
         super().__init__(vocab_size, input_dim)
         from torchaudio.models import Conformer
 
-        self.subsampling = Conv2dSubsampling(input_dim, config.d_model, config.subsampling_channels)
+        self.subsampling = make_subsampling(config.subsampling, input_dim, config.d_model, config.subsampling_channels)
+        self.positions = config.positions
         self.input_dropout = torch.nn.Dropout(config.dropout)
         self.encoder = Conformer(
             input_dim=config.d_model,
@@ -35,14 +42,33 @@ class ConformerCtc(CtcModel):
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         return conv2d_subsampling_lengths(lengths)
 
+    @property
+    def num_layers(self) -> int:
+        return len(self.encoder.conformer_layers)
+
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        log_probs, out_lengths, _ = self.forward_with_hidden(inputs, lengths, None)
+        return log_probs, out_lengths
+
+    def forward_with_hidden(
+        self, inputs: torch.Tensor, lengths: torch.Tensor, layer: int | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """:meth:`forward` plus the output ``(B, T', d_model)`` of Conformer layer ``layer`` (1-based; None: none)."""
         x, out_lengths = subsample(self.subsampling, inputs, lengths)
+        if self.positions == "sinusoidal":
+            x = with_positions(x)
         x = self.input_dropout(x)
-        x, _ = self.encoder(x, out_lengths.clamp(min=1))
-        return self.head(x), out_lengths
+        mask = padding_mask(out_lengths.clamp(min=1), x.shape[1])
+        x = x.transpose(0, 1)  # torchaudio's layers are time-major, (T', B, d_model)
+        hidden = None
+        for index, conformer_layer in enumerate(self.encoder.conformer_layers, 1):
+            x = conformer_layer(x, mask)
+            if index == layer:
+                hidden = x.transpose(0, 1)
+        return self.head(x.transpose(0, 1)), out_lengths, hidden
 
 
-def subsample(module: Conv2dSubsampling, inputs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def subsample(module: torch.nn.Module, inputs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Subsample, trimmed to the longest output and zeroed past each length.
 
     Inputs shorter than :data:`MIN_INPUT_FRAMES` are zero-padded so one frame comes

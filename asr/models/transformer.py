@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
 from asr.models.base import CtcHead, CtcModel, padding_mask
 from asr.models.config import TransformerConfig
 from asr.models.conformer import subsample
-from asr.models.subsampling import SUBSAMPLING_FACTOR, Conv2dSubsampling, conv2d_subsampling_lengths
-
-
-def sinusoidal_positions(length: int, dim: int, device: torch.device | None = None) -> torch.Tensor:
-    """``(length, dim)`` sinusoidal position encodings (Vaswani et al. 2017), computed on the fly."""
-    position = torch.arange(length, device=device, dtype=torch.float32)[:, None]
-    freq = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / dim))
-    pe = torch.zeros(length, dim, device=device)
-    pe[:, 0::2] = torch.sin(position * freq)
-    pe[:, 1::2] = torch.cos(position * freq[: dim // 2])
-    return pe
+from asr.models.subsampling import with_positions
+from asr.models.subsampling import SUBSAMPLING_FACTOR, conv2d_subsampling_lengths, make_subsampling
 
 
 class TransformerCtc(CtcModel):
@@ -31,8 +20,7 @@ class TransformerCtc(CtcModel):
 
     def __init__(self, config: TransformerConfig, vocab_size: int, input_dim: int):
         super().__init__(vocab_size, input_dim)
-        self.d_model = config.d_model
-        self.subsampling = Conv2dSubsampling(input_dim, config.d_model, config.subsampling_channels)
+        self.subsampling = make_subsampling(config.subsampling, input_dim, config.d_model, config.subsampling_channels)
         self.input_dropout = nn.Dropout(config.dropout)
         layer = nn.TransformerEncoderLayer(
             d_model=config.d_model,
@@ -51,9 +39,29 @@ class TransformerCtc(CtcModel):
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         return conv2d_subsampling_lengths(lengths)
 
+    @property
+    def num_layers(self) -> int:
+        return len(self.encoder.layers)
+
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x, out_lengths = subsample(self.subsampling, inputs, lengths)
-        x = x * math.sqrt(self.d_model) + sinusoidal_positions(x.shape[1], self.d_model, x.device).to(x.dtype)
+        x = with_positions(x)
         x = self.input_dropout(x)
         x = self.encoder(x, src_key_padding_mask=padding_mask(out_lengths.clamp(min=1), x.shape[1]))
         return self.head(x), out_lengths
+
+    def forward_with_hidden(
+        self, inputs: torch.Tensor, lengths: torch.Tensor, layer: int | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """:meth:`forward` plus the output ``(B, T', d_model)`` of encoder layer ``layer`` (1-based; None: none)."""
+        x, out_lengths = subsample(self.subsampling, inputs, lengths)
+        x = self.input_dropout(with_positions(x))
+        mask = padding_mask(out_lengths.clamp(min=1), x.shape[1])
+        hidden = None
+        for index, encoder_layer in enumerate(self.encoder.layers, 1):
+            x = encoder_layer(x, src_key_padding_mask=mask)
+            if index == layer:
+                hidden = x
+        if self.encoder.norm is not None:
+            x = self.encoder.norm(x)
+        return self.head(x), out_lengths, hidden

@@ -4,7 +4,7 @@ import torch
 from asr.config import from_dict
 from asr.errors import AsrError
 from asr.models import ModelConfig, build_model, conv2d_subsampling_lengths
-from asr.models.subsampling import Conv2dSubsampling
+from asr.models.subsampling import Conv1dSubsampling, Conv2dSubsampling
 
 TINY = {
     "conformer": {"d_model": 32, "num_layers": 2, "num_heads": 2, "ffn_dim": 64, "conv_kernel": 7,
@@ -18,21 +18,24 @@ def tiny(encoder: str) -> ModelConfig:
     return from_dict(ModelConfig, {"encoder": encoder, encoder: TINY[encoder]})
 
 
+@pytest.mark.parametrize("kind", [Conv2dSubsampling, Conv1dSubsampling])
 @pytest.mark.parametrize("length", [7, 8, 9, 10, 11, 50, 101, 1000])
-def test_subsampling_length_rule_matches_the_module(length):
-    module = Conv2dSubsampling(input_dim=80, d_model=16, channels=4)
+def test_subsampling_length_rule_matches_the_module(kind, length):
+    module = kind(input_dim=80, d_model=16, channels=4)
     out, _ = module(torch.zeros(1, length, 80), torch.tensor([length]))
-    assert out.shape[1] == conv2d_subsampling_lengths(torch.tensor([length])).item()
+    assert out.shape == (1, conv2d_subsampling_lengths(torch.tensor([length])).item(), 16)
 
 
 def test_subsampling_lengths_are_zero_below_seven_frames():
     assert conv2d_subsampling_lengths(torch.arange(9)).tolist() == [0, 0, 0, 0, 0, 0, 0, 1, 1]
 
 
+@pytest.mark.parametrize("subsampling", ["conv2d", "conv1d"])
 @pytest.mark.parametrize("encoder", ["conformer", "transformer"])
-def test_forward_shapes_and_lengths(encoder):
+def test_forward_shapes_and_lengths(encoder, subsampling):
     torch.manual_seed(0)
-    net = build_model(tiny(encoder), vocab_size=11, input_dim=40).eval()
+    config = from_dict(ModelConfig, {"encoder": encoder, encoder: {**TINY[encoder], "subsampling": subsampling}})
+    net = build_model(config, vocab_size=11, input_dim=40).eval()
     assert net.input_kind == "features" and net.stride == 4
     lengths = torch.tensor([60, 45, 3])
     log_probs, out_lengths = net(torch.randn(3, 60, 40), lengths)
@@ -78,3 +81,30 @@ def test_registry_errors():
         from_dict(ModelConfig, {"encoder": "lstm"})
     with pytest.raises(AsrError, match="either lora or unfreeze_layers"):
         from_dict(ModelConfig, {"wav2vec2": {"lora": {"rank": 4}, "unfreeze_layers": 2}})
+
+
+@pytest.mark.parametrize("encoder", ["conformer", "transformer"])
+def test_forward_with_hidden_gives_the_same_output_and_a_layer(encoder):
+    torch.manual_seed(0)
+    net = build_model(tiny(encoder), vocab_size=11, input_dim=40).eval()
+    x, lengths = torch.randn(2, 60, 40), torch.tensor([60, 41])
+    log_probs, out_lengths = net(x, lengths)
+    same, same_lengths, hidden = net.forward_with_hidden(x, lengths, 1)
+    assert torch.allclose(log_probs, same, atol=1e-5) and torch.equal(out_lengths, same_lengths)
+    assert hidden.shape == (2, 14, 32)
+    assert net.forward_with_hidden(x, lengths, None)[2] is None
+
+
+def test_conformer_positions_tell_identical_frames_apart():
+    """On a constant input, frames away from the edges look alike to a Conformer without positions."""
+    frame = torch.randn(1, 1, 40)
+    x, lengths = frame.expand(1, 80, 40).contiguous(), torch.tensor([80])
+    middle = {}
+    for positions in ("none", "sinusoidal"):
+        torch.manual_seed(0)
+        config = from_dict(ModelConfig, {"encoder": "conformer",
+                                         "conformer": {**TINY["conformer"], "positions": positions}})
+        log_probs, _ = build_model(config, vocab_size=11, input_dim=40).eval()(x, lengths)
+        assert log_probs.shape[1] == 19  # two layers of kernel 7 reach 6 frames in from each edge
+        middle[positions] = (log_probs[0, 7] - log_probs[0, 10]).abs().max().item()
+    assert middle["none"] < 1e-5 < 1e-3 < middle["sinusoidal"]
