@@ -58,6 +58,7 @@ class Item:
     inputs: torch.Tensor  # (T, D) float32 features or (S,) float32 samples
     target: torch.Tensor  # (L,) int64 token ids
     duration: float  # seconds of audio after speed perturbation
+    aux_target: torch.Tensor | None = None  # (L_aux,) int64 pinyin unit ids (intermediate CTC)
 
 
 @dataclass
@@ -66,7 +67,8 @@ class Batch:
 
     ``inputs``: ``(B, T, D)`` features or ``(B, S)`` samples, zero-padded; ``input_lengths``
     ``(B,)`` int64; ``targets`` ``(B, L)`` int64 padded with 0 and ``target_lengths`` ``(B,)``;
-    ``indices`` the dataset indices; ``seconds`` the total audio duration.
+    ``indices`` the dataset indices; ``seconds`` the total audio duration; ``aux_targets``
+    ``(B, L_aux)`` and ``aux_target_lengths`` ``(B,)``: the intermediate CTC targets, or None.
     """
 
     inputs: torch.Tensor
@@ -75,6 +77,8 @@ class Batch:
     target_lengths: torch.Tensor
     indices: list[int]
     seconds: float
+    aux_targets: torch.Tensor | None = None
+    aux_target_lengths: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> "Batch":
         return Batch(
@@ -84,6 +88,8 @@ class Batch:
             self.target_lengths.to(device),
             self.indices,
             self.seconds,
+            None if self.aux_targets is None else self.aux_targets.to(device),
+            None if self.aux_target_lengths is None else self.aux_target_lengths.to(device),
         )
 
     def __len__(self) -> int:
@@ -93,6 +99,8 @@ class Batch:
 def collate(items: Sequence[Item]) -> Batch:
     """Pad a list of :class:`Item` into a :class:`Batch`."""
     pad = torch.nn.utils.rnn.pad_sequence
+    aux = [it.aux_target for it in items]
+    with_aux = bool(items) and all(a is not None for a in aux)
     return Batch(
         inputs=pad([it.inputs for it in items], batch_first=True),
         input_lengths=torch.tensor([len(it.inputs) for it in items], dtype=torch.long),
@@ -100,6 +108,8 @@ def collate(items: Sequence[Item]) -> Batch:
         target_lengths=torch.tensor([len(it.target) for it in items], dtype=torch.long),
         indices=[it.index for it in items],
         seconds=float(sum(it.duration for it in items)),
+        aux_targets=pad(aux, batch_first=True) if with_aux else None,
+        aux_target_lengths=torch.tensor([len(a) for a in aux], dtype=torch.long) if with_aux else None,
     )
 
 
@@ -107,7 +117,8 @@ class SpeechDataset(torch.utils.data.Dataset):
     """Utterances with their token ids; ``dataset[(index, seed)]`` is an :class:`Item`.
 
     ``speeds``: speed-perturbation factors drawn uniformly per utterance from ``seed``
-    (empty: none); only sources that read audio can apply them.
+    (empty: none); only sources that read audio can apply them. ``aux_targets``: the
+    intermediate CTC targets of each utterance (None: no intermediate CTC).
     """
 
     def __init__(
@@ -117,14 +128,18 @@ class SpeechDataset(torch.utils.data.Dataset):
         loader: InputLoader,
         lengths: Sequence[int],
         speeds: Sequence[float] = (),
+        aux_targets: Sequence[Sequence[int]] | None = None,
     ):
         if len(utterances) != len(targets) or len(utterances) != len(lengths):
             raise AsrError("utterances, targets and lengths must have the same length")
+        if aux_targets is not None and len(aux_targets) != len(utterances):
+            raise AsrError("utterances and aux_targets must have the same length")
         self.utterances = list(utterances)
         self.targets = [torch.tensor(t, dtype=torch.long) for t in targets]
         self.loader = loader
         self.lengths = [int(n) for n in lengths]
         self.speeds = tuple(speeds)
+        self.aux_targets = None if aux_targets is None else [torch.tensor(t, dtype=torch.long) for t in aux_targets]
 
     def __len__(self) -> int:
         return len(self.utterances)
@@ -135,7 +150,8 @@ class SpeechDataset(torch.utils.data.Dataset):
         if self.speeds:
             speed = choose_speed(self.speeds, torch.Generator().manual_seed(int(seed)))
         inputs = self.loader(index, speed)
-        return Item(index, inputs, self.targets[index], self.utterances[index].duration / speed)
+        aux = None if self.aux_targets is None else self.aux_targets[index]
+        return Item(index, inputs, self.targets[index], self.utterances[index].duration / speed, aux)
 
     def texts(self) -> list[str]:
         return [u.text for u in self.utterances]
@@ -319,19 +335,22 @@ def open_data(
     sample_rate: int = 16000,
     feature_config: Any | None = None,
     cmvn: Any | None = None,
+    aux_targets_of: Callable[[str], list[int]] | None = None,
 ) -> OpenedData:
     """Open a manifest for training or evaluation.
 
     ``inputs`` is an :class:`asr.train_config.InputConfig`. ``feature_config`` and ``cmvn``
     (from the training set) make a dev set use exactly the training inputs; left None they
     are found beside the (first) manifest or derived (see ``InputConfig``).
+    ``aux_targets_of``: text -> intermediate CTC target ids (None: no intermediate CTC).
     """
     utts, records = read_utterances(manifests)
     path = manifest_paths(manifests)[0]
     targets = [targets_of(u.text) for u in utts]
+    aux = None if aux_targets_of is None else [aux_targets_of(u.text) for u in utts]
     if input_kind == "waveform":
         lengths = [int(round(u.duration * sample_rate)) for u in utts]
-        dataset = SpeechDataset(utts, targets, WaveformLoader(utts, sample_rate), lengths, speeds)
+        dataset = SpeechDataset(utts, targets, WaveformLoader(utts, sample_rate), lengths, speeds, aux)
         return OpenedData(dataset, None, None, None)
     from asr.features import num_frames
 
@@ -358,7 +377,7 @@ def open_data(
                 cmvn = estimate_cmvn(FeatureLoader(waveforms, feature_config, None), len(utts), inputs.cmvn_utterances)
         loader = FeatureLoader(waveforms, feature_config, cmvn)
         lengths = [max(1, num_frames(int(round(u.duration * feature_config.sample_rate)), feature_config)) for u in utts]
-    dataset = SpeechDataset(utts, targets, loader, lengths, speeds)
+    dataset = SpeechDataset(utts, targets, loader, lengths, speeds, aux)
     return OpenedData(dataset, feature_config, cmvn, feature_config.dim)
 
 

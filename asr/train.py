@@ -173,6 +173,14 @@ class Trainer:
             if self.dist.rank == 0:
                 self.vocab.save(path)
         log.info("vocabulary: %d tokens", len(self.vocab))
+        self.units = None
+        if self.config.intermediate_ctc.units == "pinyin":
+            from asr.phonetic import build_unit_vocabulary
+
+            self.units = build_unit_vocabulary(u.text for u in utts)
+            if self.dist.rank == 0:
+                self.units.save(self.exp_dir / "units.txt")
+            log.info("intermediate CTC: %d pinyin units", len(self.units))
 
     def _setup_model(self) -> None:
         from asr.models import build_model
@@ -181,15 +189,31 @@ class Trainer:
         self.network = build_model(cfg.model, len(self.vocab), self.train_data.input_dim).to(self.dist.device)
         if self.network.input_kind != self.input_kind:
             raise AsrError(f"encoder {cfg.model.encoder!r} reads {self.network.input_kind}, expected {self.input_kind}")
-        self.model = self.dist.wrap(self.network)
+        self.trainable = self.network
+        if self.units is not None:
+            from asr.models.intermediate import IntermediateCtc
+
+            inter = cfg.intermediate_ctc
+            self.trainable = IntermediateCtc(self.network, inter.layer, len(self.units)).to(self.dist.device)
+            log.info("intermediate CTC on layer %d of %d, weight %g", self.trainable.layer, self.network.num_layers,
+                     inter.weight)
+        self.model = self.dist.wrap(self.trainable)
         self.spec_augment = SpecAugment(cfg.augment.spec_augment) if self.input_kind == "features" else None
         n = sum(p.numel() for p in self.network.parameters())
         log.info("model: %s, %.2fM parameters, on %s", cfg.model.encoder, n / 1e6, self.dist.device)
 
     def _open(self, manifest, speeds, like: OpenedData | None = None) -> OpenedData:
+        aux_targets_of = None
+        if self.units is not None and like is None:  # the training set only: dev CER needs no pinyin
+            from functools import partial
+
+            from asr.phonetic import encode_units
+
+            aux_targets_of = partial(encode_units, self.units)
         return open_data(
             manifest, self.vocab.encode, self.input_kind, self.config.inputs, speeds,
             feature_config=like.feature_config if like else None, cmvn=like.cmvn if like else None,
+            aux_targets_of=aux_targets_of,
         )
 
     def _setup_sampler(self) -> None:
@@ -215,7 +239,7 @@ class Trainer:
     def _setup_optimizer(self) -> None:
         o = self.config.optimizer
         self.optimizer = torch.optim.AdamW(
-            self.network.parameters(), lr=o.lr, betas=o.betas, eps=o.eps, weight_decay=o.weight_decay
+            self.trainable.parameters(), lr=o.lr, betas=o.betas, eps=o.eps, weight_decay=o.weight_decay
         )
         schedule, total = self.config.schedule, self.total_steps
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_factor(s, schedule, total))
@@ -227,7 +251,7 @@ class Trainer:
             return
         ckpt = load_checkpoint(found[-1][1])
         st = ckpt.state
-        self.network.load_state_dict(ckpt.model)
+        self.trainable.load_state_dict(ckpt.model)
         self.optimizer.load_state_dict(ckpt.optimizer)
         self.scheduler.load_state_dict(st["scheduler"])
         self.step, self.epoch, self.index = ckpt.step, st["epoch"], st["index"]
@@ -278,7 +302,7 @@ class Trainer:
         kill_after = int(os.environ.get(KILL_ENV) or 0)
         window = _Window()
         bar = _progress_bar(self.total_steps, self.step, self.progress)
-        self.network.train()
+        self.trainable.train()
         self.network.set_train_step(self.step)
         self.last_saved = self.step if self.step else -1
         while not self._done():
@@ -312,14 +336,20 @@ class Trainer:
         if self.spec_augment is not None:
             inputs = self.spec_augment(inputs, batch.input_lengths)
         with self._autocast():
-            log_probs, out_lengths = self.model(inputs, batch.input_lengths)
+            outputs = self.model(inputs, batch.input_lengths)
+        log_probs, out_lengths = outputs[0], outputs[1]
         loss_sum = ctc_loss_sum(log_probs, out_lengths, batch.targets, batch.target_lengths)
         tokens = int(batch.target_lengths.sum())
-        (loss_sum / max(tokens, 1) / accum).backward()
+        loss = loss_sum / max(tokens, 1)
+        if self.units is not None:
+            weight = self.config.intermediate_ctc.weight
+            aux_sum = ctc_loss_sum(outputs[2], out_lengths, batch.aux_targets, batch.aux_target_lengths)
+            loss = (1 - weight) * loss + weight * aux_sum / max(int(batch.aux_target_lengths.sum()), 1)
+        (loss / accum).backward()
         return loss_sum.item(), tokens, batch.seconds
 
     def _optimizer_step(self) -> float:
-        params = [p for p in self.network.parameters() if p.grad is not None]
+        params = [p for p in self.trainable.parameters() if p.grad is not None]
         clip = self.config.optimizer.grad_clip
         norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
         if torch.isfinite(norm):
@@ -380,7 +410,7 @@ class Trainer:
                 "history": self.history, "seconds_seen": self.seconds_seen, "config": to_dict(self.config),
                 "elapsed_seconds": self.elapsed_before + time.time() - self.started,
             }
-            save_checkpoint(self.exp_dir, self.step, self.network.state_dict(), self.optimizer.state_dict(), state)
+            save_checkpoint(self.exp_dir, self.step, self.trainable.state_dict(), self.optimizer.state_dict(), state)
             prune_checkpoints(self.exp_dir, self.config.keep_checkpoints, protect=self._protected())
         self.last_saved = self.step
         self.dist.barrier()
@@ -405,7 +435,7 @@ class Trainer:
                 self._validate()
             self._checkpoint()
         self.dist.sync_buffers(self.network)
-        digests = gather_json(weights_digest(self.network), self.dist)
+        digests = gather_json(weights_digest(self.trainable), self.dist)
         if len(set(digests)) > 1:
             raise AsrError(f"the {self.dist.world_size} processes ended with different weights ({digests}); "
                            "check that every rank runs the same code, config and data")
@@ -414,7 +444,7 @@ class Trainer:
         final_cer = None
         if self.dist.rank == 0:
             paths = [p for s, p in list_checkpoints(self.exp_dir) if s in steps]
-            self.network.load_state_dict(average_state_dicts(paths))
+            self.trainable.load_state_dict(average_state_dicts(paths))
             if self.dev_data is not None and len(steps) > 1:
                 single = Distributed(device=self.dist.device)
                 final_cer = evaluate(self.network, self.dev_data, self.vocab, single, cfg.batching.max_frames,
@@ -424,7 +454,7 @@ class Trainer:
                     best = [p for s, p in list_checkpoints(self.exp_dir) if s == self.best_step]
                     log.info("the best checkpoint (step %d, %.2f%%) beats the average; keeping it",
                              self.best_step, 100 * self.best_cer)
-                    self.network.load_state_dict(load_model_weights(best[0]))
+                    self.trainable.load_state_dict(load_model_weights(best[0]))
                     steps, final_cer = (self.best_step,), self.best_cer
             elif self.dev_data is not None:
                 final_cer = next((h["dev_cer"] for h in self.history if h["step"] == steps[0]), None)

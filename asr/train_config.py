@@ -105,6 +105,24 @@ class AveragingConfig:
 
 
 @dataclass(frozen=True)
+class IntermediateCtcConfig:
+    """An auxiliary CTC loss on pinyin units from an intermediate encoder layer.
+
+    ``units``: ``none`` (off) or ``pinyin`` (:mod:`asr.phonetic`: initials and toned
+    finals, dense where characters are sparse, so the lower layers learn the sounds
+    early). ``layer``: the 1-based encoder layer it reads (0: half the layers).
+    ``weight``: the loss is ``(1 - weight) * character CTC + weight * pinyin CTC``, each
+    averaged over its own target tokens. Feature encoders (conformer, transformer) only.
+    The pinyin head is used in training only: checkpoints hold it (for ``--resume``), the
+    model directory does not. The logged ``loss`` stays the character CTC loss.
+    """
+
+    units: Literal["none", "pinyin"] = "none"
+    layer: int = 0
+    weight: float = 0.3
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Everything ``asr train`` needs besides the data (see the module docstring)."""
 
@@ -116,6 +134,7 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     average: AveragingConfig = field(default_factory=AveragingConfig)
+    intermediate_ctc: IntermediateCtcConfig = field(default_factory=IntermediateCtcConfig)
     #: Sample utterances by this manifest field with temperature (None: natural order).
     balance_by: str | None = None
     #: 1: natural group shares; larger flattens them; ``.inf``: every group equally often.
@@ -152,6 +171,16 @@ class TrainConfig:
             raise AsrError(f"optimizer.lr must be positive, got {self.optimizer.lr}")
         if not self.balance_temperature > 0 or math.isnan(self.balance_temperature):
             raise AsrError(f"balance_temperature must be > 0 (1 = natural, .inf = uniform), got {self.balance_temperature}")
+        inter = self.intermediate_ctc
+        if inter.units != "none":
+            if self.model.encoder not in ("conformer", "transformer"):
+                raise AsrError(f"intermediate_ctc needs a conformer or transformer encoder, not {self.model.encoder!r}")
+            layers = getattr(self.model, self.model.encoder).num_layers
+            if not 0 <= inter.layer < layers:
+                raise AsrError(f"intermediate_ctc.layer must be in 0..{layers - 1} (0: half of the "
+                               f"{layers} layers), got {inter.layer}")
+            if not 0 < inter.weight < 1:
+                raise AsrError(f"intermediate_ctc.weight must be between 0 and 1, got {inter.weight}")
         if any(not f > 0 for f in self.augment.speed_perturb):
             raise AsrError(f"augment.speed_perturb factors must be positive, got {list(self.augment.speed_perturb)}")
 

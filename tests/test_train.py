@@ -214,3 +214,34 @@ def test_stored_source_needs_a_feature_manifest(corpus, tmp_path):
     config = load_train_config(_config(tmp_path))
     with pytest.raises(AsrError, match=r"inputs.source is 'stored' but this is not a feature manifest"):
         train(config, corpus / "train.jsonl", None, tmp_path / "exp", progress=False)
+
+
+def test_intermediate_pinyin_ctc_trains_and_is_left_out_of_the_model_directory(corpus, tmp_path):
+    import asr
+
+    model = {"encoder": "conformer", "conformer": {**TINY["model"]["conformer"], "num_layers": 2}}
+    config = load_train_config(_config(tmp_path, model=model, max_steps=12,
+                                       intermediate_ctc={"units": "pinyin", "layer": 1, "weight": 0.5}))
+    exp = tmp_path / "exp"
+    result = train(config, corpus / "fbank/train.jsonl", corpus / "fbank/dev.jsonl", exp, progress=False)
+    assert result.steps == 12
+    units = (exp / "units.txt").read_text(encoding="utf-8").split()[::2]
+    # 一二三四五六七八: yi1 er4 san1 si4 wu3 liu4 qi1 ba1 (standard finals: liu is l + iou)
+    assert units == ["<blank>", "<unk>", "a1", "an1", "b", "er4", "i1", "i4", "iou4", "l", "q", "s", "u3", "w", "y"]
+    checkpoint = load_file(str(next((exp / "checkpoints").iterdir()) / "model.safetensors"))
+    assert {k.split(".")[0] for k in checkpoint} == {"network", "norm", "head"}
+    assert checkpoint["head.linear.weight"].shape == (len(units), 32)
+    saved = load_file(str(exp / "model/model.safetensors"))
+    assert not any(k.startswith(("network.", "norm.")) for k in saved)  # the plain encoder, as without it
+    assert asr.load_model(exp / "model").network.head.linear.out_features == 10  # <blank> <unk> + 8 characters
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"model": {"encoder": "wav2vec2"}}, r"intermediate_ctc needs a conformer or transformer encoder, not 'wav2vec2'"),
+    ({"intermediate_ctc": {"units": "pinyin", "layer": 1}}, r"intermediate_ctc.layer must be in 0..0"),
+    ({"intermediate_ctc": {"units": "pinyin", "weight": 1.0}}, r"intermediate_ctc.weight must be between 0 and 1"),
+])
+def test_intermediate_ctc_config_is_checked(tmp_path, changes, message):
+    changes = {"intermediate_ctc": {"units": "pinyin"}, **changes}
+    with pytest.raises(AsrError, match=message):
+        load_train_config(_config(tmp_path, **changes))
