@@ -15,6 +15,8 @@ source "$repo_root/recipes/shared/stages.sh"
 stage=0
 stop_stage=8
 nj=2
+cpu_procs=2
+lm_order=4
 corpus=synthetic
 conf_dir=recipes/dialect/conf
 corpus_config=$conf_dir/corpus.yaml

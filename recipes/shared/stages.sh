@@ -19,8 +19,15 @@
 #   --nj N                     parallel jobs (default 2)
 #   --corpus-dir DIR           the corpus on disk (real-corpus recipes; relative to where you run)
 #   --ngpu N                   training processes: 1 (default) one `asr train` on the GPU if there is
-#                              one, else the CPU; 0 the CPU; N > 1 `torchrun --standalone
-#                              --nproc_per_node N -m asr train` (one process per GPU, DDP)
+#                              one, else --cpu-procs processes on the CPU; 0 one process on the CPU;
+#                              N > 1 `torchrun --standalone --nproc_per_node N -m asr train` (one
+#                              process per GPU, DDP)
+#   --cpu-procs N              with --ngpu 1 on a machine without a GPU: N > 1 runs N CPU training
+#                              processes under torchrun (DDP over gloo, one thread each), 1 one
+#                              process with every core (default 1; the dialect recipe uses 2)
+#   --lm-order N               N > 0: stages 3 and 6 also train a character N-gram LM on the
+#                              training text (`asr lm`, <exp>/lm.json) and stages 4 and 7 decode
+#                              with it (beam size and LM weight from the decode config); 0 (default): no LM
 #   --features MODE            stored (default): stage 2 writes fbank shards + CMVN and training
 #                              reads them; on-the-fly: stage 2 is skipped, training computes fbank
 #                              from the audio (train config inputs.source: audio) and estimates
@@ -48,6 +55,8 @@ stage=0
 stop_stage=8
 nj=2
 ngpu=1
+cpu_procs=1
+lm_order=0
 features=stored
 num_shards=0
 validate_audio=true
@@ -78,7 +87,7 @@ usage() {
   echo; echo "Settings of this recipe (each one an option):"
   local name
   for name in corpus conf_dir data_dir exp_dir report_dir train_set train_parts dev_set dev_parts test_sets \
-      features num_shards ngpu nj validate_audio stats_by audit_by; do
+      features num_shards ngpu cpu_procs nj lm_order validate_audio stats_by audit_by; do
     [ -z "${!name+x}" ] || printf '  --%-16s %s\n' "${name//_/-}" "${!name}"
   done
 }
@@ -122,7 +131,7 @@ run_stage() {
 # check_settings: refuse settings the stages cannot honour, before anything runs.
 check_settings() {
   local name
-  for name in stage stop_stage nj ngpu num_shards; do
+  for name in stage stop_stage nj ngpu cpu_procs lm_order num_shards; do
     [[ ${!name} =~ ^[0-9]+$ ]] || die "--${name//_/-} must be a non-negative integer, got '${!name}'"
   done
   case "$features" in stored|on-the-fly) ;; *) die "--features must be stored or on-the-fly, got '$features'" ;; esac
@@ -175,10 +184,19 @@ manifest_stage() {
   fi
 }
 
-# train_stage CONFIG EXP_DIR FEATURES NUM_SHARDS [ARG...]: one `asr train` (or torchrun of it with
-# ngpu > 1) on the train and dev sets as the features mode and sharding left them; ARGs go to it.
+# has_cuda: whether the Python that runs `asr` sees a CUDA device.
+has_cuda() {
+  local shebang python=()
+  shebang=$(sed -n '1s/^#!//p' "$(command -v asr)")
+  read -r -a python <<< "${shebang:-python3}"
+  "${python[@]}" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null
+}
+
+# train_stage CONFIG EXP_DIR FEATURES NUM_SHARDS LM_ORDER [ARG...]: one `asr train` (or torchrun of
+# it, see --ngpu and --cpu-procs) on the train and dev sets as the features mode and sharding left
+# them; ARGs go to it. LM_ORDER > 0: first an `asr lm` on the same training text (EXP_DIR/lm.json).
 train_stage() {
-  local config=$1 exp=$2 mode=$3 shards=$4; shift 4
+  local config=$1 exp=$2 mode=$3 shards=$4 order=$5; shift 5
   local train=() dev launcher=(asr train) device=()
   if [ "$mode" = stored ]; then
     train=("$data_dir/fbank/$train_set.jsonl"); dev="$data_dir/fbank/$dev_set.jsonl"
@@ -190,10 +208,17 @@ train_stage() {
       train=("$data_dir/$train_set.jsonl")
     fi
   fi
+  if [ "$order" -gt 0 ]; then  # the text of the plain manifests (feature manifests carry more fields)
+    local text=("${train[@]}")
+    [ "$mode" != stored ] || text=("$data_dir/$train_set.jsonl")
+    asr lm --manifests "${text[@]}" --output "$exp/lm.json" --order "$order" --dev-manifest "$data_dir/$dev_set.jsonl"
+  fi
   if [ "$ngpu" -gt 1 ]; then
     launcher=(torchrun --standalone --nproc_per_node "$ngpu" -m asr train)
   elif [ "$ngpu" -eq 0 ]; then
     device=(--device cpu)
+  elif [ "$cpu_procs" -gt 1 ] && ! has_cuda; then
+    launcher=(torchrun --standalone --nproc_per_node "$cpu_procs" -m asr train); device=(--device cpu)
   fi
   "${launcher[@]}" --config "$config" --train-manifest "${train[@]}" --dev-manifest "$dev" --exp-dir "$exp" \
     "${device[@]}" "$@"
@@ -217,7 +242,8 @@ main() {
   local manifests=() s
   for s in ${test_sets} ${dev_set} ${train_set}; do manifests+=("$data_dir/$s.jsonl"); done
   local fbank="$data_dir/fbank" base="$exp_dir/$baseline" mit="$exp_dir/$mitigated"
-  local tests=() results=() mresults=()
+  local tests=() results=() mresults=() base_lm=() mit_lm=()
+  if [ "$lm_order" -gt 0 ]; then base_lm=(--lm "$base/lm.json"); mit_lm=(--lm "$mit/lm.json"); fi
   for s in ${test_sets}; do
     tests+=("$data_dir/$s.jsonl")
     results+=("$base/decode/results-$s.jsonl")
@@ -237,17 +263,17 @@ main() {
     log "Stage 2: features: computed on the fly during training (--features on-the-fly), nothing to store"
   fi
   run_stage 3 "train the baseline" "$exp_dir" "$train_config" -- \
-    train_stage "$train_config" "$base" "$features" "$num_shards" "${train_args[@]}"
+    train_stage "$train_config" "$base" "$features" "$num_shards" "$lm_order" "${train_args[@]}"
   run_stage 4 "decode the baseline" "$exp_dir" "$decode_config" -- \
-    asr decode --model "$base/model" --config "$decode_config" \
+    asr decode --model "$base/model" --config "$decode_config" "${base_lm[@]}" \
       --manifests "${tests[@]}" --output-dir "$base/decode" --device "$decode_device"
   run_stage 5 "audit the baseline" "$exp_dir" "$audit_config" -- \
     asr audit --config "$audit_config" --results "${results[@]}" --release "$baseline" \
       --output-dir "$report_dir" --by "$audit_by"
   run_stage 6 "train the mitigated model" "$exp_dir" "$train_balanced_config" -- \
-    train_stage "$train_balanced_config" "$mit" "$features" "$num_shards" "${train_args[@]}"
+    train_stage "$train_balanced_config" "$mit" "$features" "$num_shards" "$lm_order" "${train_args[@]}"
   run_stage 7 "decode the mitigated model" "$exp_dir" "$decode_config" -- \
-    asr decode --model "$mit/model" --config "$decode_config" \
+    asr decode --model "$mit/model" --config "$decode_config" "${mit_lm[@]}" \
       --manifests "${tests[@]}" --output-dir "$mit/decode" --device "$decode_device"
   run_stage 8 "audit the mitigation against the baseline" "$exp_dir" "$audit_config" -- \
     asr audit --config "$audit_config" --results "${mresults[@]}" --release "$mitigated" \

@@ -111,3 +111,18 @@ def test_stages_3_to_8_train_decode_audit_and_mitigate(work):
     summary = json.loads((work["exp"] / "baseline" / "model" / "data_summary.json").read_text())
     assert summary["by"]["dialect"]["mandarin"]["utterances"] == 16
     assert (work["reports"] / "index.html").exists()
+
+
+def test_recipe_train_configs_load_and_differ_only_in_balancing():
+    """The mitigation changes the sampler and nothing else, so the audit compares like with like."""
+    from dataclasses import asdict
+
+    from asr.train_config import load_train_config
+
+    conf = REPO / "recipes/dialect/conf"
+    baseline = asdict(load_train_config(conf / "train.yaml"))
+    balanced = asdict(load_train_config(conf / "train_balanced.yaml"))
+    differing = {key for key in baseline if baseline[key] != balanced[key]}
+    assert differing == {"balance_by", "balance_temperature"}
+    assert baseline["balance_by"] is None and balanced["balance_by"] == "dialect"
+    assert balanced["balance_temperature"] > 1.0
