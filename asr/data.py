@@ -58,7 +58,7 @@ class Item:
     inputs: torch.Tensor  # (T, D) float32 features or (S,) float32 samples
     target: torch.Tensor  # (L,) int64 token ids
     duration: float  # seconds of audio after speed perturbation
-    aux_target: torch.Tensor | None = None  # (L_aux,) int64 pinyin unit ids (intermediate CTC)
+    aux_target: torch.Tensor | None = None  # (L_aux,) int64 pinyin unit ids; None: no intermediate CTC loss
 
 
 @dataclass
@@ -68,7 +68,9 @@ class Batch:
     ``inputs``: ``(B, T, D)`` features or ``(B, S)`` samples, zero-padded; ``input_lengths``
     ``(B,)`` int64; ``targets`` ``(B, L)`` int64 padded with 0 and ``target_lengths`` ``(B,)``;
     ``indices`` the dataset indices; ``seconds`` the total audio duration; ``aux_targets``
-    ``(B, L_aux)`` and ``aux_target_lengths`` ``(B,)``: the intermediate CTC targets, or None.
+    ``(B, L_aux)``, ``aux_target_lengths`` ``(B,)`` and ``aux_mask`` ``(B,)`` bool: the
+    intermediate CTC targets and which utterances have them (empty where not), or None
+    when no utterance of the batch has them.
     """
 
     inputs: torch.Tensor
@@ -79,6 +81,7 @@ class Batch:
     seconds: float
     aux_targets: torch.Tensor | None = None
     aux_target_lengths: torch.Tensor | None = None
+    aux_mask: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> "Batch":
         return Batch(
@@ -90,6 +93,7 @@ class Batch:
             self.seconds,
             None if self.aux_targets is None else self.aux_targets.to(device),
             None if self.aux_target_lengths is None else self.aux_target_lengths.to(device),
+            None if self.aux_mask is None else self.aux_mask.to(device),
         )
 
     def __len__(self) -> int:
@@ -100,7 +104,10 @@ def collate(items: Sequence[Item]) -> Batch:
     """Pad a list of :class:`Item` into a :class:`Batch`."""
     pad = torch.nn.utils.rnn.pad_sequence
     aux = [it.aux_target for it in items]
-    with_aux = bool(items) and all(a is not None for a in aux)
+    with_aux = any(a is not None for a in aux)
+    if with_aux:
+        aux_mask = torch.tensor([a is not None for a in aux])
+        aux = [a if a is not None else torch.zeros(0, dtype=torch.long) for a in aux]
     return Batch(
         inputs=pad([it.inputs for it in items], batch_first=True),
         input_lengths=torch.tensor([len(it.inputs) for it in items], dtype=torch.long),
@@ -110,6 +117,7 @@ def collate(items: Sequence[Item]) -> Batch:
         seconds=float(sum(it.duration for it in items)),
         aux_targets=pad(aux, batch_first=True) if with_aux else None,
         aux_target_lengths=torch.tensor([len(a) for a in aux], dtype=torch.long) if with_aux else None,
+        aux_mask=aux_mask if with_aux else None,
     )
 
 
@@ -118,7 +126,7 @@ class SpeechDataset(torch.utils.data.Dataset):
 
     ``speeds``: speed-perturbation factors drawn uniformly per utterance from ``seed``
     (empty: none); only sources that read audio can apply them. ``aux_targets``: the
-    intermediate CTC targets of each utterance (None: no intermediate CTC).
+    intermediate CTC targets of each utterance, None for one without (None: no intermediate CTC).
     """
 
     def __init__(
@@ -128,7 +136,7 @@ class SpeechDataset(torch.utils.data.Dataset):
         loader: InputLoader,
         lengths: Sequence[int],
         speeds: Sequence[float] = (),
-        aux_targets: Sequence[Sequence[int]] | None = None,
+        aux_targets: Sequence[Sequence[int] | None] | None = None,
     ):
         if len(utterances) != len(targets) or len(utterances) != len(lengths):
             raise AsrError("utterances, targets and lengths must have the same length")
@@ -139,7 +147,9 @@ class SpeechDataset(torch.utils.data.Dataset):
         self.loader = loader
         self.lengths = [int(n) for n in lengths]
         self.speeds = tuple(speeds)
-        self.aux_targets = None if aux_targets is None else [torch.tensor(t, dtype=torch.long) for t in aux_targets]
+        self.aux_targets = None if aux_targets is None else [
+            None if t is None else torch.tensor(t, dtype=torch.long) for t in aux_targets
+        ]
 
     def __len__(self) -> int:
         return len(self.utterances)
@@ -335,19 +345,20 @@ def open_data(
     sample_rate: int = 16000,
     feature_config: Any | None = None,
     cmvn: Any | None = None,
-    aux_targets_of: Callable[[str], list[int]] | None = None,
+    aux_targets_of: Callable[[Utterance], list[int] | None] | None = None,
 ) -> OpenedData:
     """Open a manifest for training or evaluation.
 
     ``inputs`` is an :class:`asr.train_config.InputConfig`. ``feature_config`` and ``cmvn``
     (from the training set) make a dev set use exactly the training inputs; left None they
     are found beside the (first) manifest or derived (see ``InputConfig``).
-    ``aux_targets_of``: text -> intermediate CTC target ids (None: no intermediate CTC).
+    ``aux_targets_of``: utterance -> its intermediate CTC target ids, None to leave it out
+    of that loss (``aux_targets_of`` None: no intermediate CTC).
     """
     utts, records = read_utterances(manifests)
     path = manifest_paths(manifests)[0]
     targets = [targets_of(u.text) for u in utts]
-    aux = None if aux_targets_of is None else [aux_targets_of(u.text) for u in utts]
+    aux = None if aux_targets_of is None else [aux_targets_of(u) for u in utts]
     if input_kind == "waveform":
         lengths = [int(round(u.duration * sample_rate)) for u in utts]
         dataset = SpeechDataset(utts, targets, WaveformLoader(utts, sample_rate), lengths, speeds, aux)

@@ -52,7 +52,15 @@ from asr.data import Batch, BucketingSampler, KeyedBatches, OpenedData, SpecAugm
 from asr.errors import AsrError
 from asr.io import write_json
 from asr.train_config import TrainConfig, load_train_config, lr_factor
-from asr.train_loop import Distributed, RunLog, ctc_loss_sum, evaluate, gather_json, setup_distributed
+from asr.train_loop import (
+    Distributed,
+    RunLog,
+    ctc_loss_sum,
+    evaluate,
+    gather_json,
+    masked_ctc_loss_sum,
+    setup_distributed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -205,11 +213,13 @@ class Trainer:
     def _open(self, manifest, speeds, like: OpenedData | None = None) -> OpenedData:
         aux_targets_of = None
         if self.units is not None and like is None:  # the training set only: dev CER needs no pinyin
-            from functools import partial
-
             from asr.phonetic import encode_units
 
-            aux_targets_of = partial(encode_units, self.units)
+            where = self.config.intermediate_ctc.only_where
+
+            def aux_targets_of(utterance):
+                return encode_units(self.units, utterance.text) if matches(utterance, where) else None
+
         return open_data(
             manifest, self.vocab.encode, self.input_kind, self.config.inputs, speeds,
             feature_config=like.feature_config if like else None, cmvn=like.cmvn if like else None,
@@ -342,9 +352,14 @@ class Trainer:
         tokens = int(batch.target_lengths.sum())
         loss = loss_sum / max(tokens, 1)
         if self.units is not None:
-            weight = self.config.intermediate_ctc.weight
-            aux_sum = ctc_loss_sum(outputs[2], out_lengths, batch.aux_targets, batch.aux_target_lengths)
-            loss = (1 - weight) * loss + weight * aux_sum / max(int(batch.aux_target_lengths.sum()), 1)
+            weight, aux_log_probs = self.config.intermediate_ctc.weight, outputs[2]
+            if batch.aux_targets is None:  # no utterance here has pinyin targets: a zero that keeps DDP's graph
+                aux = aux_log_probs.sum() * 0.0
+            else:
+                aux = masked_ctc_loss_sum(aux_log_probs, out_lengths, batch.aux_targets, batch.aux_target_lengths,
+                                          batch.aux_mask)
+                aux = aux / max(int(batch.aux_target_lengths[batch.aux_mask].sum()), 1)
+            loss = (1 - weight) * loss + weight * aux
         (loss / accum).backward()
         return loss_sum.item(), tokens, batch.seconds
 
@@ -482,6 +497,16 @@ class Trainer:
         else:
             chosen = sorted(available)[-avg.num :]
         return tuple(sorted(chosen))
+
+
+def matches(utterance: Any, where: dict[str, Any]) -> bool:
+    """Whether each manifest field named in ``where`` (first-class or in ``extra``) has one of its values."""
+    for name, allowed in where.items():
+        value = getattr(utterance, name) if name in utterance.__dataclass_fields__ and name != "extra" \
+            else utterance.extra.get(name)
+        if value not in (allowed if isinstance(allowed, (list, tuple)) else [allowed]):
+            return False
+    return True
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:

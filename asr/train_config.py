@@ -113,6 +113,9 @@ class IntermediateCtcConfig:
     early). ``layer``: the 1-based encoder layer it reads (0: half the layers).
     ``weight``: the loss is ``(1 - weight) * character CTC + weight * pinyin CTC``, each
     averaged over its own target tokens. Feature encoders (conformer, transformer) only.
+    ``only_where``: manifest fields and their allowed values (one or a list), e.g.
+    ``{dialect: mandarin}``: only those utterances get the pinyin loss (pinyin spells
+    standard Mandarin, not what a Cantonese or accented speaker says); empty: all of them.
     The pinyin head is used in training only: checkpoints hold it (for ``--resume``), the
     model directory does not. The logged ``loss`` stays the character CTC loss.
     """
@@ -120,6 +123,7 @@ class IntermediateCtcConfig:
     units: Literal["none", "pinyin"] = "none"
     layer: int = 0
     weight: float = 0.3
+    only_where: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -181,6 +185,11 @@ class TrainConfig:
                                f"{layers} layers), got {inter.layer}")
             if not 0 < inter.weight < 1:
                 raise AsrError(f"intermediate_ctc.weight must be between 0 and 1, got {inter.weight}")
+            for name, allowed in inter.only_where.items():
+                values = allowed if isinstance(allowed, (list, tuple)) else [allowed]
+                if not values or not all(isinstance(v, str) for v in values):
+                    raise AsrError(f"intermediate_ctc.only_where.{name} must be a value or a list of values "
+                                   f"(strings), got {allowed!r}")
         if any(not f > 0 for f in self.augment.speed_perturb):
             raise AsrError(f"augment.speed_perturb factors must be positive, got {list(self.augment.speed_perturb)}")
 

@@ -240,8 +240,34 @@ def test_intermediate_pinyin_ctc_trains_and_is_left_out_of_the_model_directory(c
     ({"model": {"encoder": "wav2vec2"}}, r"intermediate_ctc needs a conformer or transformer encoder, not 'wav2vec2'"),
     ({"intermediate_ctc": {"units": "pinyin", "layer": 1}}, r"intermediate_ctc.layer must be in 0..0"),
     ({"intermediate_ctc": {"units": "pinyin", "weight": 1.0}}, r"intermediate_ctc.weight must be between 0 and 1"),
+    ({"intermediate_ctc": {"units": "pinyin", "only_where": {"dialect": []}}},
+     r"intermediate_ctc.only_where.dialect must be a value or a list of values \(strings\), got \[\]"),
 ])
 def test_intermediate_ctc_config_is_checked(tmp_path, changes, message):
     changes = {"intermediate_ctc": {"units": "pinyin"}, **changes}
     with pytest.raises(AsrError, match=message):
         load_train_config(_config(tmp_path, **changes))
+
+
+def test_intermediate_ctc_only_where_masks_the_other_utterances(corpus, tmp_path):
+    """only_where {dialect: wu}: the 10 wu utterances carry pinyin targets, the others none."""
+    from asr.data import collate
+    from asr.train import Trainer, matches
+    from asr.train_loop import Distributed
+
+    config = load_train_config(_config(tmp_path, max_steps=6,
+                                       intermediate_ctc={"units": "pinyin", "only_where": {"dialect": "wu"}}))
+    trainer = Trainer(config, tmp_path / "exp", Distributed(device=torch.device("cpu")), progress=False)
+    trainer._setup_vocab(corpus / "fbank/train.jsonl", resume=False)
+    trainer.input_kind = "features"
+    dataset = trainer._open(corpus / "fbank/train.jsonl", ()).dataset
+    with_targets = [i for i, t in enumerate(dataset.aux_targets) if t is not None]
+    assert [dataset.utterances[i].dialect for i in with_targets] == ["wu"] * 10
+    batch = collate([dataset[i] for i in (0, 1, 4)])  # utterances 0 and 4 are wu
+    assert batch.aux_mask.tolist() == [True, False, True]
+    assert batch.aux_target_lengths[1] == 0 and batch.aux_target_lengths[0] > 0
+    assert matches(dataset.utterances[1], {"dialect": ["wu", "mandarin"]})
+    assert not matches(dataset.utterances[1], {"dialect": "wu"})
+
+    result = train(config, corpus / "fbank/train.jsonl", None, tmp_path / "run", progress=False)
+    assert result.steps == 6  # batches without any wu utterance still train (a zero pinyin loss)

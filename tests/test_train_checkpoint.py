@@ -147,17 +147,3 @@ def test_train_config_rejects_unknown_keys_and_bad_values(tmp_path):
     config = load_train_config(path)
     assert isinstance(config, TrainConfig)
     assert config.model.conformer.d_model == 64 and config.balance_temperature == math.inf
-
-
-def test_recipe_train_configs_load_and_differ_only_in_balancing():
-    from pathlib import Path
-
-    from asr.config import to_dict
-
-    conf = Path(__file__).resolve().parent.parent / "recipes/dialect/conf"
-    baseline = load_train_config(conf / "train.yaml")
-    balanced = load_train_config(conf / "train_balanced.yaml")
-    assert baseline.balance_by is None
-    assert balanced.balance_by == "dialect" and balanced.balance_temperature > 1
-    a, b = to_dict(baseline), to_dict(balanced)
-    assert {k for k in a if a[k] != b[k]} == {"balance_by", "balance_temperature"}
