@@ -46,7 +46,8 @@
 #                              into the train and dev sets (default: the set itself)
 # Every other setting of a recipe (train_set, dev_set, test_sets, data_dir, exp_dir, stats_by,
 # audit_by, ...) is an option too. A finished stage leaves a .done sentinel holding a digest
-# of its command and configs; a rerun skips it unless the command or a config changed.
+# of its command and configs; a rerun skips it unless the command or a config changed, and a stage
+# that runs makes every later stage run again.
 
 set -euo pipefail
 
@@ -123,9 +124,17 @@ run_stage() {
   fi
   log "Stage $n: $name"
   rm -f "$sentinel"
+  invalidate_after "$n"
   "$@"
   mkdir -p "$dir"
   echo "$digest" > "$sentinel.tmp" && mv "$sentinel.tmp" "$sentinel"
+}
+
+# invalidate_after N: forget that the stages after N finished, since stage N is about to change
+# their inputs (a retrained model must be decoded and audited again, even with the same configs).
+invalidate_after() {
+  local k
+  for (( k = $1 + 1; k <= 8; k++ )); do rm -f "$data_dir/.stage$k.done" "$exp_dir/.stage$k.done"; done
 }
 
 # check_settings: refuse settings the stages cannot honour, before anything runs.

@@ -112,6 +112,13 @@ def test_stages_3_to_8_train_decode_audit_and_mitigate(work):
     assert summary["by"]["dialect"]["mandarin"]["utterances"] == 16
     assert (work["reports"] / "index.html").exists()
 
+    # A stage that runs again makes the later ones run again, though their configs are the same.
+    (work["exp"] / ".stage7.done").unlink()
+    again = run_recipe(work, "--stage", "6")
+    assert "Stage 6: train the mitigated model: already done" in again.stdout
+    assert "Stage 7: decode the mitigated model\n" in again.stdout
+    assert "Stage 8: audit the mitigation against the baseline\n" in again.stdout
+
 
 def test_recipe_train_configs_load_and_differ_only_in_balancing():
     """The mitigation changes the sampler and nothing else, so the audit compares like with like."""
