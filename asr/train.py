@@ -151,6 +151,9 @@ class Trainer:
         self._setup_vocab(train_manifest, resume)
         self.input_kind = INPUT_KINDS[cfg.model.encoder]
         self.train_data = self._open(train_manifest, cfg.augment.speed_perturb)
+        aux_targets = self.train_data.dataset.aux_targets
+        if aux_targets is not None and all(t is None for t in aux_targets):
+            raise AsrError(f"intermediate_ctc.only_where {cfg.intermediate_ctc.only_where} matches no training utterance")
         self.dev_data = self._open(dev_manifest, (), self.train_data) if dev_manifest else None
         self._setup_model()
         self._setup_sampler()

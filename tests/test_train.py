@@ -271,3 +271,7 @@ def test_intermediate_ctc_only_where_masks_the_other_utterances(corpus, tmp_path
 
     result = train(config, corpus / "fbank/train.jsonl", None, tmp_path / "run", progress=False)
     assert result.steps == 6  # batches without any wu utterance still train (a zero pinyin loss)
+
+    typo = load_train_config(_config(tmp_path, intermediate_ctc={"units": "pinyin", "only_where": {"dialect": "wuu"}}))
+    with pytest.raises(AsrError, match=r"intermediate_ctc.only_where \{'dialect': 'wuu'\} matches no training utterance"):
+        train(typo, corpus / "fbank/train.jsonl", None, tmp_path / "typo", progress=False)
