@@ -38,8 +38,11 @@ __all__ = [
     "SpeechDataset",
     "balance_weights",
     "collate",
+    "allowed_values",
+    "field_value",
     "group_shares",
     "group_values",
+    "matches",
     "pack_batches",
     "speed_perturb",
 ]
@@ -188,15 +191,32 @@ class KeyedBatches:
         return len(self.sampler)
 
 
+#: The first-class manifest fields (everything else lives in ``extra``).
+FIRST_CLASS_FIELDS = frozenset(f for f in Utterance.__dataclass_fields__ if f != "extra")
+
+
+def field_value(utterance: Utterance, field: str) -> Any:
+    """An utterance's value of a manifest field, first-class or in ``extra``; None if absent."""
+    return getattr(utterance, field) if field in FIRST_CLASS_FIELDS else utterance.extra.get(field)
+
+
 def group_values(utterances: Sequence[Utterance], field: str) -> list[Any]:
     """Each utterance's value of a manifest field (first-class or in ``extra``); None if absent."""
-    known = {f for f in Utterance.__dataclass_fields__ if f != "extra"}
-    if field in known:
-        return [getattr(u, field) for u in utterances]
-    values = [u.extra.get(field) for u in utterances]
-    if all(v is None for v in values):
-        raise AsrError(f"balance_by: no utterance has a field {field!r} (first-class fields: {', '.join(sorted(known))})")
+    values = [field_value(u, field) for u in utterances]
+    if field not in FIRST_CLASS_FIELDS and all(v is None for v in values):
+        raise AsrError(f"balance_by: no utterance has a field {field!r} "
+                       f"(first-class fields: {', '.join(sorted(FIRST_CLASS_FIELDS))})")
     return values
+
+
+def allowed_values(allowed: Any) -> tuple:
+    """A ``where`` entry's values: one value, or a list of them."""
+    return tuple(allowed) if isinstance(allowed, (list, tuple)) else (allowed,)
+
+
+def matches(utterance: Utterance, where: dict[str, Any]) -> bool:
+    """Whether each manifest field named in ``where`` has one of its :func:`allowed_values`."""
+    return all(field_value(utterance, name) in allowed_values(allowed) for name, allowed in where.items())
 
 
 # ----------------------------------------------------------------------------- input sources

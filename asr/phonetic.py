@@ -36,13 +36,13 @@ UNITS = ("pinyin",)
 
 def pinyin_units(text: str) -> list[str]:
     """Normalise and tokenise ``text``, then spell each token in pinyin units (see the module docstring)."""
-    from asr.audit.pinyin_confusions import ZERO_INITIAL, syllables
+    from asr.audit.pinyin_confusions import ZERO_INITIAL, is_single_han, syllables
 
     tokens = tokenize(normalize(text))
     units: list[str] = []
     for token, syllable in zip(tokens, syllables(tokens)):
         if syllable is None:
-            units.append(token if not _is_single_han(token) else UNK)
+            units.append(UNK if is_single_han(token) else token)
             continue
         initial, final, tone = syllable
         if initial != ZERO_INITIAL:
@@ -61,9 +61,3 @@ def build_unit_vocabulary(texts: Iterable[str], min_count: int = 1) -> Vocabular
 def encode_units(vocabulary: Vocabulary, text: str) -> list[int]:
     """The unit ids of ``text`` (units outside ``vocabulary`` become ``<unk>``)."""
     return [vocabulary.token_id(unit) for unit in pinyin_units(text)]
-
-
-def _is_single_han(token: str) -> bool:
-    from asr.text import is_han
-
-    return len(token) == 1 and is_han(token)

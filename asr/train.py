@@ -30,7 +30,7 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -48,7 +48,18 @@ from asr.checkpoint import (
     save_checkpoint,
 )
 from asr.config import to_dict
-from asr.data import Batch, BucketingSampler, KeyedBatches, OpenedData, SpecAugment, balance_weights, collate, group_values, open_data
+from asr.data import (
+    Batch,
+    BucketingSampler,
+    KeyedBatches,
+    OpenedData,
+    SpecAugment,
+    balance_weights,
+    collate,
+    group_values,
+    matches,
+    open_data,
+)
 from asr.errors import AsrError
 from asr.io import write_json
 from asr.train_config import TrainConfig, load_train_config, lr_factor
@@ -58,7 +69,6 @@ from asr.train_loop import (
     ctc_loss_sum,
     evaluate,
     gather_json,
-    masked_ctc_loss_sum,
     setup_distributed,
 )
 
@@ -214,20 +224,20 @@ class Trainer:
         log.info("model: %s, %.2fM parameters, on %s", cfg.model.encoder, n / 1e6, self.dist.device)
 
     def _open(self, manifest, speeds, like: OpenedData | None = None) -> OpenedData:
-        aux_targets_of = None
-        if self.units is not None and like is None:  # the training set only: dev CER needs no pinyin
-            from asr.phonetic import encode_units
-
-            where = self.config.intermediate_ctc.only_where
-
-            def aux_targets_of(utterance):
-                return encode_units(self.units, utterance.text) if matches(utterance, where) else None
-
         return open_data(
             manifest, self.vocab.encode, self.input_kind, self.config.inputs, speeds,
             feature_config=like.feature_config if like else None, cmvn=like.cmvn if like else None,
-            aux_targets_of=aux_targets_of,
+            # the training set only: dev CER needs no pinyin
+            aux_targets_of=self._pinyin_targets if self.units is not None and like is None else None,
         )
+
+    def _pinyin_targets(self, utterance) -> list[int] | None:
+        """The intermediate CTC targets of a training utterance; None where ``only_where`` leaves it out."""
+        from asr.phonetic import encode_units
+
+        if not matches(utterance, self.config.intermediate_ctc.only_where):
+            return None
+        return encode_units(self.units, utterance.text)
 
     def _setup_sampler(self) -> None:
         cfg = self.config
@@ -359,8 +369,8 @@ class Trainer:
             if batch.aux_targets is None:  # no utterance here has pinyin targets: a zero that keeps DDP's graph
                 aux = aux_log_probs.sum() * 0.0
             else:
-                aux = masked_ctc_loss_sum(aux_log_probs, out_lengths, batch.aux_targets, batch.aux_target_lengths,
-                                          batch.aux_mask)
+                aux = ctc_loss_sum(aux_log_probs, out_lengths, batch.aux_targets, batch.aux_target_lengths,
+                                   mask=batch.aux_mask)
                 aux = aux / max(int(batch.aux_target_lengths[batch.aux_mask].sum()), 1)
             loss = (1 - weight) * loss + weight * aux
         (loss / accum).backward()
@@ -500,16 +510,6 @@ class Trainer:
         else:
             chosen = sorted(available)[-avg.num :]
         return tuple(sorted(chosen))
-
-
-def matches(utterance: Any, where: dict[str, Any]) -> bool:
-    """Whether each manifest field named in ``where`` (first-class or in ``extra``) has one of its values."""
-    for name, allowed in where.items():
-        value = getattr(utterance, name) if name in utterance.__dataclass_fields__ and name != "extra" \
-            else utterance.extra.get(name)
-        if value not in (allowed if isinstance(allowed, (list, tuple)) else [allowed]):
-            return False
-    return True
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:

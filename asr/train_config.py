@@ -185,8 +185,10 @@ class TrainConfig:
                                f"{layers} layers), got {inter.layer}")
             if not 0 < inter.weight < 1:
                 raise AsrError(f"intermediate_ctc.weight must be between 0 and 1, got {inter.weight}")
+            from asr.data import allowed_values
+
             for name, allowed in inter.only_where.items():
-                values = allowed if isinstance(allowed, (list, tuple)) else [allowed]
+                values = allowed_values(allowed)
                 if not values or not all(isinstance(v, str) for v in values):
                     raise AsrError(f"intermediate_ctc.only_where.{name} must be a value or a list of values "
                                    f"(strings), got {allowed!r}")

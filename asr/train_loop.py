@@ -138,20 +138,15 @@ class EvalResult:
         return self.counts.error_rate
 
 
-def masked_ctc_loss_sum(
+def ctc_loss_sum(
     log_probs: torch.Tensor, out_lengths: torch.Tensor, targets: torch.Tensor, target_lengths: torch.Tensor,
-    mask: torch.Tensor,
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Summed CTC loss of the utterances where ``mask`` ``(B,)`` is True; the others count 0."""
+    """Summed CTC loss of a batch: ``log_probs`` ``(B, T, V)``; infeasible utterances count 0,
+    and so do those where ``mask`` ``(B,)`` (if given) is False."""
     per_utterance = F.ctc_loss(log_probs.transpose(0, 1).float(), targets, out_lengths, target_lengths,
                                blank=0, reduction="none", zero_infinity=True)
-    return (per_utterance * mask).sum()
-
-
-def ctc_loss_sum(log_probs: torch.Tensor, out_lengths: torch.Tensor, targets: torch.Tensor, target_lengths: torch.Tensor) -> torch.Tensor:
-    """Summed CTC loss of a batch: ``log_probs`` ``(B, T, V)``; infeasible utterances count 0."""
-    return F.ctc_loss(log_probs.transpose(0, 1).float(), targets, out_lengths, target_lengths,
-                      blank=0, reduction="sum", zero_infinity=True)
+    return (per_utterance if mask is None else per_utterance * mask).sum()
 
 
 def evaluate(network: torch.nn.Module, data: Any, vocab: Any, dist: Distributed, max_frames: int,

@@ -252,7 +252,8 @@ def test_intermediate_ctc_config_is_checked(tmp_path, changes, message):
 def test_intermediate_ctc_only_where_masks_the_other_utterances(corpus, tmp_path):
     """only_where {dialect: wu}: the 10 wu utterances carry pinyin targets, the others none."""
     from asr.data import collate
-    from asr.train import Trainer, matches
+    from asr.data import matches
+    from asr.train import Trainer
     from asr.train_loop import Distributed
 
     config = load_train_config(_config(tmp_path, max_steps=6,

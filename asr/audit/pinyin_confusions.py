@@ -78,16 +78,16 @@ def syllables(tokens: list[str], positions: list[int] | None = None) -> list[Syl
     """
     out: list[Syllable | None] = [None] * len(tokens)
     for p in range(len(tokens)) if positions is None else positions:
-        if not _single_han(tokens[p]):
+        if not is_single_han(tokens[p]):
             continue
         out[p] = _read_char(tokens[p])
         if out[p] is None or not _polyphonic(tokens[p]):
             continue
         lo = p
-        while lo > p - CONTEXT and lo > 0 and _single_han(tokens[lo - 1]):
+        while lo > p - CONTEXT and lo > 0 and is_single_han(tokens[lo - 1]):
             lo -= 1
         hi = p + 1
-        while hi < p + 1 + CONTEXT and hi < len(tokens) and _single_han(tokens[hi]):
+        while hi < p + 1 + CONTEXT and hi < len(tokens) and is_single_han(tokens[hi]):
             hi += 1
         out[p] = _read_in_context("".join(tokens[lo:hi]), p - lo) or out[p]
     return out
@@ -130,7 +130,8 @@ def _read_in_context(window: str, index: int) -> Syllable | None:
 
 
 @lru_cache(maxsize=65536)
-def _single_han(token: str) -> bool:
+def is_single_han(token: str) -> bool:
+    """Whether ``token`` is one Han character."""
     return len(token) == 1 and is_han(token)
 
 
@@ -146,7 +147,7 @@ class PinyinTally:
 
     def add_pairs(self, ref_tokens: list[str], hyp_tokens: list[str], pairs: list[tuple[str, int, int]]) -> None:
         """Count the substituted pairs ``("S", ref_index, hyp_index)`` of one alignment."""
-        subs = [(i, j) for op, i, j in pairs if op == "S" and _single_han(ref_tokens[i]) and _single_han(hyp_tokens[j])]
+        subs = [(i, j) for op, i, j in pairs if op == "S" and is_single_han(ref_tokens[i]) and is_single_han(hyp_tokens[j])]
         if not subs:
             return
         ref_syl = syllables(ref_tokens, [i for i, _ in subs])

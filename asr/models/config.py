@@ -26,7 +26,8 @@ EncoderName = Literal["conformer", "transformer", "wav2vec2", "whisper"]
 
 @dataclass(frozen=True)
 class ConformerConfig:
-    """Conv2d subsampling (x4) then ``torchaudio.models.Conformer``; sizes in model dimensions.
+    """Convolutional subsampling (x4), sinusoidal positions, then ``torchaudio.models.Conformer``;
+    sizes in model dimensions.
 
     ``subsampling``: ``conv2d`` or ``conv1d`` (see :mod:`asr.models.subsampling`), with
     ``subsampling_channels`` channels between its two layers.

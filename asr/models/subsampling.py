@@ -9,8 +9,8 @@ Two kinds, chosen by the encoder config's ``subsampling``, with the same output 
 - ``conv1d`` (:class:`Conv1dSubsampling`, as Whisper's front end but both layers
   strided): two ``Conv1d(kernel=3, stride=2)`` layers over time with the feature bins as
   channels, each followed by GELU, then LayerNorm. On the embedded corpus it learns the
-  sounds several times faster than ``conv2d`` (a CTC probe on pinyin units left the
-  initial plateau after ~100 steps instead of ~300).
+  sounds faster than ``conv2d``: in a CTC probe on pinyin units (batches of 16) its loss
+  was 1.4 after 150 steps, where ``conv2d``'s was still 3.7 after 200.
 """
 
 from __future__ import annotations

@@ -8,8 +8,7 @@ from torch import nn
 from asr.models.base import CtcHead, CtcModel, padding_mask
 from asr.models.config import TransformerConfig
 from asr.models.conformer import subsample
-from asr.models.subsampling import with_positions
-from asr.models.subsampling import SUBSAMPLING_FACTOR, conv2d_subsampling_lengths, make_subsampling
+from asr.models.subsampling import SUBSAMPLING_FACTOR, conv2d_subsampling_lengths, make_subsampling, with_positions
 
 
 class TransformerCtc(CtcModel):
@@ -44,11 +43,8 @@ class TransformerCtc(CtcModel):
         return len(self.encoder.layers)
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x, out_lengths = subsample(self.subsampling, inputs, lengths)
-        x = with_positions(x)
-        x = self.input_dropout(x)
-        x = self.encoder(x, src_key_padding_mask=padding_mask(out_lengths.clamp(min=1), x.shape[1]))
-        return self.head(x), out_lengths
+        log_probs, out_lengths, _ = self.forward_with_hidden(inputs, lengths, None)
+        return log_probs, out_lengths
 
     def forward_with_hidden(
         self, inputs: torch.Tensor, lengths: torch.Tensor, layer: int | None
