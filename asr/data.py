@@ -393,7 +393,8 @@ def open_data(
             raise AsrError("augment.speed_perturb needs features computed on the fly: set inputs.source: audio")
         stored_config = _stored_feature_config(Path(path))
         if feature_config is not None and feature_config != stored_config:
-            raise AsrError(f"{path}: its features.yaml differs from the training features")
+            raise AsrError(f"{path}: its features.yaml differs from the features the model reads "
+                           "(the training set's, or with --init the initial model's)")
         feature_config = stored_config
         cmvn = cmvn if cmvn is not None or not inputs.cmvn else _cmvn_beside(Path(path), required=True)
         loader: InputLoader = StoredFeatureLoader(records, cmvn)

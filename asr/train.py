@@ -122,10 +122,15 @@ def train(
 
 
 def _with_init(config: TrainConfig, init: str | Path) -> TrainConfig:
+    """``--init``: an ``asr`` model directory (any encoder) or a Hugging Face checkpoint (wav2vec2, whisper)."""
+    from asr.finetune import is_model_dir
+
+    if is_model_dir(init):
+        return dataclasses.replace(config, init=str(init))
     encoder = config.model.encoder
     if encoder not in ("wav2vec2", "whisper"):
-        raise AsrError(f"--init fine-tunes a Hugging Face checkpoint, but model.encoder is {encoder!r} "
-                       "(set it to wav2vec2 or whisper)")
+        raise AsrError(f"--init {init}: not an asr model directory (config.yaml, model.safetensors), and a Hugging "
+                       f"Face checkpoint needs model.encoder wav2vec2 or whisper, not {encoder!r}")
     sub = dataclasses.replace(getattr(config.model, encoder), init=str(init))
     return dataclasses.replace(config, model=dataclasses.replace(config.model, **{encoder: sub}))
 
@@ -160,7 +165,8 @@ class Trainer:
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank
         self._setup_vocab(train_manifest, resume)
         self.input_kind = INPUT_KINDS[cfg.model.encoder]
-        self.train_data = self._open(train_manifest, cfg.augment.speed_perturb)
+        # fine-tuning (config.init) keeps the initial model's features and normalisation
+        self.train_data = self._open(train_manifest, cfg.augment.speed_perturb, self.initial, training=True)
         aux_targets = self.train_data.dataset.aux_targets
         if aux_targets is not None and all(t is None for t in aux_targets):
             raise AsrError(f"intermediate_ctc.only_where {cfg.intermediate_ctc.only_where} matches no training utterance")
@@ -185,6 +191,13 @@ class Trainer:
         path = self.exp_dir / "tokens.txt"
         utts, _ = read_utterances(train_manifest)
         built = Vocabulary.build((u.text for u in utts), min_count=self.config.min_vocab_count)
+        self.initial = None
+        if self.config.init:
+            from asr.finetune import extend_vocabulary
+            from asr.model_dir import load_model
+
+            self.initial = load_model(self.config.init)
+            built = extend_vocabulary(self.initial.vocab, built)
         if resume and path.is_file():
             self.vocab = Vocabulary.load(path)
             if self.vocab != built:
@@ -210,6 +223,8 @@ class Trainer:
         self.network = build_model(cfg.model, len(self.vocab), self.train_data.input_dim).to(self.dist.device)
         if self.network.input_kind != self.input_kind:
             raise AsrError(f"encoder {cfg.model.encoder!r} reads {self.network.input_kind}, expected {self.input_kind}")
+        if self.initial is not None:
+            self._load_initial()
         self.trainable = self.network
         if self.units is not None:
             from asr.models.intermediate import IntermediateCtc
@@ -223,12 +238,21 @@ class Trainer:
         n = sum(p.numel() for p in self.network.parameters())
         log.info("model: %s, %.2fM parameters, on %s", cfg.model.encoder, n / 1e6, self.dist.device)
 
-    def _open(self, manifest, speeds, like: OpenedData | None = None) -> OpenedData:
+    def _load_initial(self) -> None:
+        """Start from ``config.init``'s weights (the training data was opened with its features)."""
+        from asr.finetune import load_initial_weights
+
+        new = load_initial_weights(self.network, self.initial, self.vocab)
+        log.info("initialised from %s (%d tokens, %d new)", self.initial.path, len(self.vocab), new)
+        self.initial = None  # its weights are copied; free them
+
+    def _open(self, manifest, speeds, like=None, training: bool = False) -> OpenedData:
+        """``like``: anything with the ``feature_config`` and ``cmvn`` to use (None: found beside the manifest)."""
         return open_data(
             manifest, self.vocab.encode, self.input_kind, self.config.inputs, speeds,
             feature_config=like.feature_config if like else None, cmvn=like.cmvn if like else None,
             # the training set only: dev CER needs no pinyin
-            aux_targets_of=self._pinyin_targets if self.units is not None and like is None else None,
+            aux_targets_of=self._pinyin_targets if self.units is not None and training else None,
         )
 
     def _pinyin_targets(self, utterance) -> list[int] | None:

@@ -139,6 +139,8 @@ class TrainConfig:
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     average: AveragingConfig = field(default_factory=AveragingConfig)
     intermediate_ctc: IntermediateCtcConfig = field(default_factory=IntermediateCtcConfig)
+    #: An ``asr`` model directory to start from (fine-tuning; ``asr train --init`` sets it).
+    init: str | None = None
     #: Sample utterances by this manifest field with temperature (None: natural order).
     balance_by: str | None = None
     #: 1: natural group shares; larger flattens them; ``.inf``: every group equally often.

@@ -26,8 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dev manifest(s) for CER, early stopping and model choice")
     parser.add_argument("--exp-dir", required=True, help="experiment directory (checkpoints, logs, model/)")
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --exp-dir")
-    parser.add_argument("--init", default=None, metavar="HF_DIR",
-                        help="fine-tune from a local Hugging Face checkpoint (wav2vec2-family or Whisper encoders)")
+    parser.add_argument("--init", default=None, metavar="DIR",
+                        help="fine-tune from an asr model directory (e.g. exp/baseline/model), or from a local "
+                             "Hugging Face checkpoint (wav2vec2-family or Whisper encoders)")
     parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
     parser.add_argument("--max-steps", type=int, default=None, help="override max_steps of the config")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
