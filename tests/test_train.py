@@ -110,12 +110,26 @@ def _args(corpus: Path, config: Path, exp: Path) -> list[str]:
             "--dev-manifest", str(corpus / "fbank/dev.jsonl"), "--exp-dir", str(exp)]
 
 
-def test_training_learns_the_corpus_and_writes_a_loadable_model(corpus, tmp_path):
+@pytest.fixture(scope="module")
+def learned(corpus, tmp_path_factory):
+    """A model trained to learn the corpus (30 epochs): its config, experiment directory and result."""
+    tmp_path = tmp_path_factory.mktemp("learned")
+    config = load_train_config(_config(tmp_path, max_epochs=30))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        result = train(config, corpus / "fbank/train.jsonl", corpus / "fbank/dev.jsonl", tmp_path / "exp",
+                       progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    return config, tmp_path, result
+
+
+def test_training_learns_the_corpus_and_writes_a_loadable_model(corpus, learned):
     import asr
     from asr.search import greedy_search
 
-    config = load_train_config(_config(tmp_path, max_epochs=30))
-    result = train(config, corpus / "fbank/train.jsonl", corpus / "fbank/dev.jsonl", tmp_path / "exp", progress=False)
+    config, tmp_path, result = learned
     assert result.steps == 30 * 6  # 40 utterances in 6 batches of <= 600 padded frames, 30 epochs
     assert result.final_dev_cer is not None and result.final_dev_cer < 0.1
     assert len(result.averaged_steps) in (1, 2)
@@ -142,6 +156,47 @@ def test_training_learns_the_corpus_and_writes_a_loadable_model(corpus, tmp_path
 
     with pytest.raises(AsrError, match=r"already has checkpoints .*pass --resume"):
         train(config, corpus / "fbank/train.jsonl", None, tmp_path / "exp", progress=False)
+
+
+def test_init_from_a_model_directory_starts_where_it_left_off_and_grows_the_vocabulary(corpus, learned, tmp_path):
+    """Fine-tuning (``--init``) for 2 steps at a tiny learning rate keeps the learned model; from
+    scratch, the same 2 steps know nothing. A new character in the texts gets a new output row."""
+    import asr
+
+    base_dir = learned[1] / "exp/model"
+    fbank = shutil.copytree(corpus / "fbank", tmp_path / "fbank")
+    rows = (fbank / "train.jsonl").read_text(encoding="utf-8").splitlines()
+    first = json.loads(rows[0])
+    first["text"] += "九"
+    (fbank / "train.jsonl").write_text("\n".join([json.dumps(first, ensure_ascii=False), *rows[1:]]) + "\n",
+                                       encoding="utf-8")
+    config = _config(tmp_path, max_steps=2, optimizer={"lr": 1e-7}, schedule={"kind": "constant", "warmup_steps": 0},
+                     balance_by="dialect", balance_temperature=3.0)
+    args = ["--config", str(config), "--train-manifest", str(fbank / "train.jsonl"),
+            "--dev-manifest", str(fbank / "dev.jsonl")]
+
+    tuned = _run([*args, "--exp-dir", str(tmp_path / "tuned"), "--init", str(base_dir)])
+    assert tuned.returncode == 0, tuned.stderr
+    assert "initialised from" in tuned.stderr and "(11 tokens, 1 new)" in tuned.stderr
+    scratch = _run([*args, "--exp-dir", str(tmp_path / "scratch")])
+    assert scratch.returncode == 0, scratch.stderr
+    tuned_cer = json.loads((tmp_path / "tuned/result.json").read_text())["final_dev_cer"]
+    scratch_cer = json.loads((tmp_path / "scratch/result.json").read_text())["final_dev_cer"]
+    assert tuned_cer <= learned[2].final_dev_cer + 0.02 and tuned_cer < 0.1
+    assert scratch_cer > 0.5
+
+    base, model = asr.load_model(base_dir), asr.load_model(tmp_path / "tuned/model")
+    assert model.vocab.tokens == (*base.vocab.tokens, "九")
+    assert model.train_config["init"] == str(base_dir)
+    weight, old = model.network.head.linear.weight, base.network.head.linear.weight
+    assert weight.shape == (old.shape[0] + 1, old.shape[1])
+    assert torch.allclose(weight[: len(old)], old, atol=1e-4)
+
+    bad = _run([*args, "--exp-dir", str(tmp_path / "bad"), "--init", str(fbank)])
+    assert bad.returncode == 1
+    assert bad.stderr.strip().splitlines()[-1] == (
+        f"asr train: error: --init {fbank}: not an asr model directory (config.yaml, model.safetensors), and a "
+        "Hugging Face checkpoint needs model.encoder wav2vec2 or whisper, not 'conformer'")
 
 
 def test_kill_9_then_resume_ends_with_the_same_weights(corpus, tmp_path):
@@ -182,7 +237,8 @@ def test_two_gloo_processes_train_on_disjoint_shards_and_agree(corpus, tmp_path)
     config = _config(tmp_path, max_epochs=2)
     run = _run(_args(corpus, config, tmp_path / "ddp"), launcher=launcher)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "rank 1 of 2 on cpu (gloo)" in run.stderr
+    assert "rank 0 of 2 on cpu (gloo)" in run.stderr
+    assert run.stderr.count("INFO asr.train: vocabulary:") == 1  # rank 1 logs warnings and errors only
     result = json.loads((tmp_path / "ddp/result.json").read_text())
     assert result["world_size"] == 2
     digests = result["rank_weight_digests"]
@@ -261,7 +317,7 @@ def test_intermediate_ctc_only_where_masks_the_other_utterances(corpus, tmp_path
     trainer = Trainer(config, tmp_path / "exp", Distributed(device=torch.device("cpu")), progress=False)
     trainer._setup_vocab(corpus / "fbank/train.jsonl", resume=False)
     trainer.input_kind = "features"
-    dataset = trainer._open(corpus / "fbank/train.jsonl", ()).dataset
+    dataset = trainer._open(corpus / "fbank/train.jsonl", (), training=True).dataset
     with_targets = [i for i, t in enumerate(dataset.aux_targets) if t is not None]
     assert [dataset.utterances[i].dialect for i in with_targets] == ["wu"] * 10
     batch = collate([dataset[i] for i in (0, 1, 4)])  # utterances 0 and 4 are wu
