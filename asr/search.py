@@ -180,8 +180,6 @@ def beam_search(
     token_threshold: float = -12.0,
 ) -> list[Hypothesis]:
     """CTC prefix beam search per utterance, optionally fused with a token n-gram LM."""
-    import torch
-
     if lm is not None and lm_weight and token_strings is None:
         raise ValueError("beam_search: token_strings are needed to score tokens with a language model")
     use_lm = lm is not None and lm_weight != 0.0

@@ -32,10 +32,10 @@ import platform  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 from importlib import metadata  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from machine import cpu_model  # noqa: E402
 
 SAMPLE_RATE = 16000
 UTTERANCE_SECONDS = 4.0
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         "threads": 1, "target_x_real_time": TARGET_X_REAL_TIME, "repeats": args.repeats,
         "audio": args.audio or f"synthetic speech-like, seed 0, {args.seconds:g} s",
         "load_average_1min": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
-        "cpu": _cpu(), "cores": os.cpu_count(), "versions": versions(),
+        "cpu": cpu_model(), "cores": os.cpu_count(), "versions": versions(),
         "command": "python benchmarks/bench_features.py" + (f" --audio {args.audio}" if args.audio else ""),
     }
     print(f"{result['audio']}, {result['utterances']} utterances of {UTTERANCE_SECONDS:g} s; 1 thread; "
@@ -163,15 +163,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {args.output}")
     return 0
 
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 if __name__ == "__main__":

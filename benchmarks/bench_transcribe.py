@@ -51,6 +51,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_features import speech_like  # noqa: E402  (the same synthetic audio as the feature benchmark)
+from machine import cpu_model  # noqa: E402
 
 SAMPLE_RATE = 16000
 WINDOW_SECONDS = 30.0
@@ -242,7 +243,7 @@ def run(args) -> dict:
                  "mb_fp32": round(export.size / 1e6, 2), "mb_int8": round(export.int8_size / 1e6, 2)},
         "target_rtf_1_thread": TARGET_RTF,
         "load_average_1min": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
-        "cpu": _cpu(), "cores": os.cpu_count(), "versions": versions(),
+        "cpu": cpu_model(), "cores": os.cpu_count(), "versions": versions(),
     }
 
 
@@ -250,15 +251,6 @@ def versions() -> dict:
     names = ["torch", "torchaudio", "onnx", "onnxruntime", "transformers", "numpy"]
     return {n: metadata.version(n) for n in names} | {"python": platform.python_version()}
 
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def print_table(result: dict) -> None:

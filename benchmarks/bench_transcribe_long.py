@@ -18,7 +18,6 @@ hundred MB at most, whatever the duration.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import resource
 import tempfile
