@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The embedded multi-dialect recipe: synthesizes a Mandarin + dialect corpus offline, trains a
-# CTC recognizer on it, and audits its error rates per dialect, gender, age and condition.
+# CTC recognizer on it, and audits its error rates per dialect, gender, age and condition. The
+# mitigation (stages 6-8) fine-tunes the baseline with dialect-balanced sampling and speed
+# perturbation on targeted data: five times the Cantonese training speech (conf/corpus_targeted.yaml).
 #
 #   bash recipes/dialect/run.sh                      # everything, stages 0..8
 #   bash recipes/dialect/run.sh --stage 2 --stop-stage 2
@@ -27,7 +29,9 @@ train_set=train
 dev_set=dev
 test_sets=test
 baseline=baseline
-mitigated=balanced
+mitigated=targeted
+mitigation_init=baseline
+mitigation_corpus_config=$conf_dir/corpus_targeted.yaml
 stats_by=dialect
 audit_by=dialect,gender,age_band,condition
 seed=1234
@@ -35,5 +39,7 @@ seed=1234
 parse_options "$@"
 prepare_configs=("$corpus_config")
 prepare_args=(--config "$corpus_config" --seed "$seed")
+mitigation_configs=("$mitigation_corpus_config")
+mitigation_prepare_args=(--config "$mitigation_corpus_config" --seed "$seed")
 train_args=()
 main

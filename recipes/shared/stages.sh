@@ -10,7 +10,8 @@
 #   stage 3  asr train          baseline model (torchrun with --ngpu N > 1)
 #   stage 4  asr decode         results files (per-utterance edits + metadata)
 #   stage 5  asr audit          fairness report of the baseline release
-#   stage 6  asr train          mitigated model (group-balanced sampling)
+#   stage 6  asr train          mitigated model (group-balanced sampling; optionally fine-tuned from
+#                               the baseline, on targeted data that `asr prepare` adds first)
 #   stage 7  asr decode         results of the mitigated model
 #   stage 8  asr audit          fairness report of the mitigation, against the baseline
 #
@@ -42,6 +43,13 @@
 #   --audit-config F           configs (default: <conf_dir>/{features,train,train_balanced,
 #                              decode,audit}.yaml; paths relative to the repository root)
 #   --decode-device DEV        device of stages 4 and 7: cpu (default), cuda, cuda:N
+#   --mitigation-init FROM     scratch (default): stage 6 trains a new model; baseline: it fine-tunes
+#                              the baseline model (`asr train --init <exp_dir>/<baseline>/model`)
+# A recipe may also set mitigation_prepare_args (an array, with the configs it reads in
+# mitigation_configs): stage 6 then first runs `asr prepare <corpus> ARGS --output-dir
+# <data_dir>/<mitigated>` (targeted data, e.g. more speech of the worst group) and trains on that
+# directory's train set with features on the fly (train-balanced config inputs.source: audio);
+# dev and test stay the baseline's, so the audit compares the same utterances.
 #   --train-parts P --dev-parts P   manifests (globs, names without .jsonl) that stage 1 merges
 #                              into the train and dev sets (default: the set itself)
 # Every other setting of a recipe (train_set, dev_set, test_sets, data_dir, exp_dir, stats_by,
@@ -62,6 +70,9 @@ features=stored
 num_shards=0
 validate_audio=true
 decode_device=cpu
+mitigation_init=scratch
+mitigation_prepare_args=()
+mitigation_configs=()
 train_parts=""
 dev_parts=""
 features_config=""
@@ -88,7 +99,8 @@ usage() {
   echo; echo "Settings of this recipe (each one an option):"
   local name
   for name in corpus conf_dir data_dir exp_dir report_dir train_set train_parts dev_set dev_parts test_sets \
-      features num_shards ngpu cpu_procs nj lm_order validate_audio stats_by audit_by; do
+      features num_shards ngpu cpu_procs nj lm_order validate_audio stats_by audit_by baseline mitigated \
+      mitigation_init mitigation_corpus_config; do
     [ -z "${!name+x}" ] || printf '  --%-16s %s\n' "${name//_/-}" "${!name}"
   done
 }
@@ -145,6 +157,7 @@ check_settings() {
   done
   case "$features" in stored|on-the-fly) ;; *) die "--features must be stored or on-the-fly, got '$features'" ;; esac
   case "$validate_audio" in true|false) ;; *) die "--validate-audio must be true or false, got '$validate_audio'" ;; esac
+  case "$mitigation_init" in scratch|baseline) ;; *) die "--mitigation-init must be scratch or baseline, got '$mitigation_init'" ;; esac
   if [ "$num_shards" -gt 0 ] && [ "$features" = stored ]; then
     die "--num-shards $num_shards needs --features on-the-fly (stored features are computed per set, not per shard)"
   fi
@@ -201,25 +214,26 @@ has_cuda() {
   "${python[@]}" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null
 }
 
-# train_stage CONFIG EXP_DIR FEATURES NUM_SHARDS LM_ORDER [ARG...]: one `asr train` (or torchrun of
-# it, see --ngpu and --cpu-procs) on the train and dev sets as the features mode and sharding left
-# them; ARGs go to it. LM_ORDER > 0: first an `asr lm` on the same training text (EXP_DIR/lm.json).
+# train_stage CONFIG EXP_DIR TRAIN_DIR FEATURES NUM_SHARDS LM_ORDER [ARG...]: one `asr train` (or
+# torchrun of it, see --ngpu and --cpu-procs) on TRAIN_DIR's train set and data_dir's dev set, as
+# the features mode and sharding left them; ARGs go to it. LM_ORDER > 0: first an `asr lm` on the
+# same training text (EXP_DIR/lm.json).
 train_stage() {
-  local config=$1 exp=$2 mode=$3 shards=$4 order=$5; shift 5
+  local config=$1 exp=$2 train_dir=$3 mode=$4 shards=$5 order=$6; shift 6
   local train=() dev launcher=(asr train) device=()
   if [ "$mode" = stored ]; then
-    train=("$data_dir/fbank/$train_set.jsonl"); dev="$data_dir/fbank/$dev_set.jsonl"
+    train=("$train_dir/fbank/$train_set.jsonl"); dev="$data_dir/fbank/$dev_set.jsonl"
   else
     dev="$data_dir/$dev_set.jsonl"
     if [ "$shards" -gt 0 ]; then
-      glob_files train "the shards of stage 1" "$data_dir/$train_set/shard-*.jsonl.gz"
+      glob_files train "the shards of stage 1" "$train_dir/$train_set/shard-*.jsonl.gz"
     else
-      train=("$data_dir/$train_set.jsonl")
+      train=("$train_dir/$train_set.jsonl")
     fi
   fi
   if [ "$order" -gt 0 ]; then  # the text of the plain manifests (feature manifests carry more fields)
     local text=("${train[@]}")
-    [ "$mode" != stored ] || text=("$data_dir/$train_set.jsonl")
+    [ "$mode" != stored ] || text=("$train_dir/$train_set.jsonl")
     asr lm --manifests "${text[@]}" --output "$exp/lm.json" --order "$order" --dev-manifest "$data_dir/$dev_set.jsonl"
   fi
   if [ "$ngpu" -gt 1 ]; then
@@ -231,6 +245,26 @@ train_stage() {
   fi
   "${launcher[@]}" --config "$config" --train-manifest "${train[@]}" --dev-manifest "$dev" --exp-dir "$exp" \
     "${device[@]}" "$@"
+}
+
+# mitigation_stage INIT CONFIG EXP_DIR BASE_MODEL FEATURES NUM_SHARDS LM_ORDER [PREPARE_ARG...] -- [ARG...]
+# Stage 6: INIT baseline starts from BASE_MODEL (--init); PREPARE_ARGs (the corpus arguments and
+# mitigation_prepare_args) first prepare the targeted data into <data_dir>/<mitigated>, and
+# training reads that train set with features on the fly. ARGs go to `asr train`.
+mitigation_stage() {
+  local init=$1 config=$2 exp=$3 base=$4 mode=$5 shards=$6 order=$7; shift 7
+  local prepare=() args=()
+  while [ "$1" != "--" ]; do prepare+=("$1"); shift; done
+  shift
+  args=("$@")
+  [ "$init" = scratch ] || args+=(--init "$base")
+  if [ ${#prepare[@]} -eq 0 ]; then
+    train_stage "$config" "$exp" "$data_dir" "$mode" "$shards" "$order" "${args[@]}"
+    return
+  fi
+  local targeted="$data_dir/$mitigated"
+  asr prepare "$corpus" "${prepare[@]}" --output-dir "$targeted" --jobs "$nj"
+  train_stage "$config" "$exp" "$targeted" on-the-fly 0 "$order" "${args[@]}"
 }
 
 main() {
@@ -272,15 +306,18 @@ main() {
     log "Stage 2: features: computed on the fly during training (--features on-the-fly), nothing to store"
   fi
   run_stage 3 "train the baseline" "$exp_dir" "$train_config" -- \
-    train_stage "$train_config" "$base" "$features" "$num_shards" "$lm_order" "${train_args[@]}"
+    train_stage "$train_config" "$base" "$data_dir" "$features" "$num_shards" "$lm_order" "${train_args[@]}"
   run_stage 4 "decode the baseline" "$exp_dir" "$decode_config" -- \
     asr decode --model "$base/model" --config "$decode_config" "${base_lm[@]}" \
       --manifests "${tests[@]}" --output-dir "$base/decode" --device "$decode_device"
   run_stage 5 "audit the baseline" "$exp_dir" "$audit_config" -- \
     asr audit --config "$audit_config" --results "${results[@]}" --release "$baseline" \
       --output-dir "$report_dir" --by "$audit_by"
-  run_stage 6 "train the mitigated model" "$exp_dir" "$train_balanced_config" -- \
-    train_stage "$train_balanced_config" "$mit" "$features" "$num_shards" "$lm_order" "${train_args[@]}"
+  local targeted_args=()  # stage 6's targeted data, if the recipe asks for it
+  [ ${#mitigation_prepare_args[@]} -eq 0 ] || targeted_args=("${corpus_args[@]}" "${mitigation_prepare_args[@]}")
+  run_stage 6 "train the mitigated model" "$exp_dir" "$train_balanced_config" "${mitigation_configs[@]}" -- \
+    mitigation_stage "$mitigation_init" "$train_balanced_config" "$mit" "$base/model" "$features" "$num_shards" \
+      "$lm_order" "${targeted_args[@]}" -- "${train_args[@]}"
   run_stage 7 "decode the mitigated model" "$exp_dir" "$decode_config" -- \
     asr decode --model "$mit/model" --config "$decode_config" "${mit_lm[@]}" \
       --manifests "${tests[@]}" --output-dir "$mit/decode" --device "$decode_device"

@@ -1,7 +1,8 @@
 """The default recipe end to end on the tiny embedded corpus: stages 0-2, then 3-8.
 
-Runs ``bash recipes/dialect/run.sh`` as a user would, with the tiny corpus and a tiny
-model so that the whole recipe takes about a minute on two cores.
+Runs ``bash recipes/dialect/run.sh`` as a user would, with the tiny corpus (and a tiny
+targeted corpus for the mitigation) and a tiny model, so that the whole recipe takes about a
+minute on two cores.
 """
 
 from __future__ import annotations
@@ -44,8 +45,13 @@ def work(tmp_path_factory) -> dict[str, Path]:
     paths["train_config"] = root / "train.yaml"
     paths["train_config"].write_text(yaml.safe_dump(TINY_TRAIN))
     paths["balanced_config"] = root / "train_balanced.yaml"
-    paths["balanced_config"].write_text(yaml.safe_dump({**TINY_TRAIN, "balance_by": "dialect",
-                                                        "balance_temperature": 100.0}))
+    paths["balanced_config"].write_text(yaml.safe_dump({
+        **TINY_TRAIN, "inputs": {"source": "audio"}, "augment": {"speed_perturb": [0.9, 1.0, 1.1]},
+        "balance_by": "dialect", "balance_temperature": 100.0, "max_epochs": 2}))
+    targeted = yaml.safe_load(TINY_CORPUS.read_text())
+    targeted["groups"]["cantonese"]["train_utterances"] = 12
+    paths["targeted_corpus"] = root / "corpus_targeted.yaml"
+    paths["targeted_corpus"].write_text(yaml.safe_dump(targeted))
     audit = yaml.safe_load((REPO / "recipes/dialect/conf/audit.yaml").read_text())
     audit.update({"replicates": 200, "permutations": 200, "min_speakers": 1})
     paths["audit_config"] = root / "audit.yaml"
@@ -59,7 +65,8 @@ def run_recipe(work: dict[str, Path], *options: str) -> subprocess.CompletedProc
         "--corpus-config", str(TINY_CORPUS),
         "--data-dir", str(work["data"]), "--exp-dir", str(work["exp"]), "--report-dir", str(work["reports"]),
         "--train-config", str(work["train_config"]), "--train-balanced-config", str(work["balanced_config"]),
-        "--audit-config", str(work["audit_config"]), *options,
+        "--mitigation-corpus-config", str(work["targeted_corpus"]), "--audit-config", str(work["audit_config"]),
+        *options,
     ]
     proc = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -96,7 +103,7 @@ def test_stages_0_to_2_prepare_validate_and_featurize(work):
 
 def test_stages_3_to_8_train_decode_audit_and_mitigate(work):
     run_recipe(work, "--stage", "3")
-    for release in ("baseline", "balanced"):
+    for release in ("baseline", "targeted"):
         results = [json.loads(line) for line in (work["exp"] / release / "decode" / "results-test.jsonl").open()]
         assert len(results) == 16
         assert {"id", "ref", "hyp", "sub", "del", "ins", "ref_len", "dialect", "speaker"} <= set(results[0])
@@ -110,7 +117,22 @@ def test_stages_3_to_8_train_decode_audit_and_mitigate(work):
         assert figures is not None
     summary = json.loads((work["exp"] / "baseline" / "model" / "data_summary.json").read_text())
     assert summary["by"]["dialect"]["mandarin"]["utterances"] == 16
+    assert summary["by"]["dialect"]["cantonese"]["utterances"] == 4
     assert (work["reports"] / "index.html").exists()
+
+    # The mitigation fine-tuned the baseline on the targeted data (3x the Cantonese speech) and
+    # was audited on the baseline's test utterances.
+    targeted = yaml.safe_load((work["exp"] / "targeted" / "model" / "config.yaml").read_text())
+    assert targeted["train"]["init"] == str(work["exp"] / "baseline" / "model")
+    assert targeted["train"]["balance_by"] == "dialect"
+    summary = json.loads((work["exp"] / "targeted" / "model" / "data_summary.json").read_text())
+    assert summary["by"]["dialect"]["cantonese"]["utterances"] == 12
+    assert summary["by"]["dialect"]["mandarin"]["utterances"] == 16
+    ids = {release: [json.loads(line)["id"] for line in (work["exp"] / release / "decode/results-test.jsonl").open()]
+           for release in ("baseline", "targeted")}
+    assert ids["baseline"] == ids["targeted"]
+    comparison = json.loads((work["reports"] / "targeted" / "fairness.json").read_text())["baseline"]
+    assert comparison["release"] == "baseline" and comparison["matched_utterances"] == 16
 
     # A stage that runs again makes the later ones run again, though their configs are the same.
     (work["exp"] / ".stage7.done").unlink()
@@ -120,16 +142,51 @@ def test_stages_3_to_8_train_decode_audit_and_mitigate(work):
     assert "Stage 8: audit the mitigation against the baseline\n" in again.stdout
 
 
-def test_recipe_train_configs_load_and_differ_only_in_balancing():
-    """The mitigation changes the sampler and nothing else, so the audit compares like with like."""
+def test_recipe_mitigation_config_fine_tunes_the_baseline_model_with_balanced_augmented_batches():
+    """The mitigation keeps the baseline's model (its weights must fit) and changes only what its
+    comments list: fine-tuning schedule, features on the fly, speed perturbation, balancing."""
     from dataclasses import asdict
 
     from asr.train_config import load_train_config
 
     conf = REPO / "recipes/dialect/conf"
     baseline = asdict(load_train_config(conf / "train.yaml"))
-    balanced = asdict(load_train_config(conf / "train_balanced.yaml"))
-    differing = {key for key in baseline if baseline[key] != balanced[key]}
-    assert differing == {"balance_by", "balance_temperature"}
-    assert baseline["balance_by"] is None and balanced["balance_by"] == "dialect"
-    assert balanced["balance_temperature"] > 1.0
+    mitigation = asdict(load_train_config(conf / "train_balanced.yaml"))
+    differing = {key for key in baseline if baseline[key] != mitigation[key]}
+    assert differing == {"inputs", "optimizer", "schedule", "intermediate_ctc", "augment", "balance_by",
+                         "balance_temperature", "max_epochs", "valid_every", "checkpoint_every"}
+    assert mitigation["model"] == baseline["model"]
+    assert baseline["balance_by"] is None and mitigation["balance_by"] == "dialect"
+    assert mitigation["balance_temperature"] > 1.0
+    assert mitigation["inputs"]["source"] == "audio" and len(mitigation["augment"]["speed_perturb"]) > 1
+    assert mitigation["optimizer"]["lr"] < baseline["optimizer"]["lr"]
+    assert {k for k in baseline["optimizer"] if baseline["optimizer"][k] != mitigation["optimizer"][k]} == {"lr"}
+    assert (REPO / "recipes/dialect/run.sh").read_text().count("mitigation_init=baseline") == 1
+
+
+def test_targeted_corpus_adds_cantonese_training_speech_and_changes_nothing_else():
+    """conf/corpus_targeted.yaml plans the same dev and test utterances and the same training data
+    for every other group; its Cantonese train set holds the baseline's 183 texts and 732 new
+    ones, none of them a dev or test text."""
+    from asr.corpus.synthetic.compose import plan_corpus
+    from asr.corpus.synthetic.config import load_corpus_config
+
+    conf = REPO / "recipes/dialect/conf"
+    base, targeted = (load_corpus_config(conf / name) for name in ("corpus.yaml", "corpus_targeted.yaml"))
+    assert base.groups.keys() == targeted.groups.keys()
+    assert {name for name in base.groups if base.groups[name] != targeted.groups[name]} == {"cantonese"}
+    assert targeted.groups["cantonese"].train_utterances == 5 * base.groups["cantonese"].train_utterances
+
+    def specs(config):
+        return {s.id: s for s in plan_corpus(config).utterances}
+
+    before, after = specs(base), specs(targeted)
+    new = set(after) - set(before)
+    assert set(before) <= set(after) and len(new) == 732
+    assert {after[i].split for i in new} == {"train"} and {after[i].speaker.dialect for i in new} == {"cantonese"}
+    changed = [i for i in before if before[i] != after[i]]
+    assert all(before[i].split == "train" and before[i].speaker.dialect == "cantonese" for i in changed)
+    cantonese_train = {s.text for s in before.values() if s.split == "train" and s.speaker.dialect == "cantonese"}
+    assert cantonese_train <= {after[i].text for i in after if after[i].split == "train"}
+    held_out = {s.text for s in before.values() if s.split != "train"}
+    assert held_out.isdisjoint(after[i].text for i in new)
