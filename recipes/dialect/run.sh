@@ -6,7 +6,8 @@
 #
 #   bash recipes/dialect/run.sh                      # everything, stages 0..8
 #   bash recipes/dialect/run.sh --stage 2 --stop-stage 2
-#   bash recipes/dialect/run.sh --corpus-config recipes/dialect/conf/corpus_tiny.yaml
+#   bash recipes/dialect/run.sh --corpus-config recipes/dialect/conf/corpus_tiny.yaml \
+#     --mitigation-corpus-config recipes/dialect/conf/corpus_tiny_targeted.yaml
 #
 # Stages and options: see recipes/shared/stages.sh (bash recipes/dialect/run.sh --help).
 

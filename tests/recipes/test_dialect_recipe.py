@@ -7,6 +7,7 @@ minute on two cores.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 from pathlib import Path
@@ -19,6 +20,7 @@ from asr.manifest import read_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 TINY_CORPUS = REPO / "recipes/dialect/conf/corpus_tiny.yaml"
+TINY_TARGETED = REPO / "recipes/dialect/conf/corpus_tiny_targeted.yaml"
 
 TINY_MODEL = {
     "encoder": "conformer",
@@ -48,10 +50,6 @@ def work(tmp_path_factory) -> dict[str, Path]:
     paths["balanced_config"].write_text(yaml.safe_dump({
         **TINY_TRAIN, "inputs": {"source": "audio"}, "augment": {"speed_perturb": [0.9, 1.0, 1.1]},
         "balance_by": "dialect", "balance_temperature": 100.0, "max_epochs": 2}))
-    targeted = yaml.safe_load(TINY_CORPUS.read_text())
-    targeted["groups"]["cantonese"]["train_utterances"] = 12
-    paths["targeted_corpus"] = root / "corpus_targeted.yaml"
-    paths["targeted_corpus"].write_text(yaml.safe_dump(targeted))
     audit = yaml.safe_load((REPO / "recipes/dialect/conf/audit.yaml").read_text())
     audit.update({"replicates": 200, "permutations": 200, "min_speakers": 1})
     paths["audit_config"] = root / "audit.yaml"
@@ -65,7 +63,7 @@ def run_recipe(work: dict[str, Path], *options: str) -> subprocess.CompletedProc
         "--corpus-config", str(TINY_CORPUS),
         "--data-dir", str(work["data"]), "--exp-dir", str(work["exp"]), "--report-dir", str(work["reports"]),
         "--train-config", str(work["train_config"]), "--train-balanced-config", str(work["balanced_config"]),
-        "--mitigation-corpus-config", str(work["targeted_corpus"]), "--audit-config", str(work["audit_config"]),
+        "--mitigation-corpus-config", str(TINY_TARGETED), "--audit-config", str(work["audit_config"]),
         *options,
     ]
     proc = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
@@ -172,9 +170,12 @@ def test_targeted_corpus_adds_cantonese_training_speech_and_changes_nothing_else
     from asr.corpus.synthetic.config import load_corpus_config
 
     conf = REPO / "recipes/dialect/conf"
+    for small, more in (("corpus.yaml", "corpus_targeted.yaml"), ("corpus_tiny.yaml", "corpus_tiny_targeted.yaml")):
+        base, targeted = load_corpus_config(conf / small), load_corpus_config(conf / more)
+        assert base.groups.keys() == targeted.groups.keys()
+        assert {name for name in base.groups if base.groups[name] != targeted.groups[name]} == {"cantonese"}
+        assert dataclasses.replace(targeted, groups=base.groups) == base  # nothing else differs
     base, targeted = (load_corpus_config(conf / name) for name in ("corpus.yaml", "corpus_targeted.yaml"))
-    assert base.groups.keys() == targeted.groups.keys()
-    assert {name for name in base.groups if base.groups[name] != targeted.groups[name]} == {"cantonese"}
     assert targeted.groups["cantonese"].train_utterances == 5 * base.groups["cantonese"].train_utterances
 
     def specs(config):
