@@ -199,6 +199,17 @@ def test_init_from_a_model_directory_starts_where_it_left_off_and_grows_the_voca
         "Hugging Face checkpoint needs model.encoder wav2vec2 or whisper, not 'conformer'")
 
 
+def test_init_refuses_a_model_that_reads_other_features(corpus, tmp_path):
+    """The tiny model reads 80 mel bins; the stored features of this corpus have 23."""
+    from tests.tiny_model import make_tiny_model
+
+    model = make_tiny_model(tmp_path / "other")
+    config = load_train_config(_config(tmp_path, max_steps=1))
+    with pytest.raises(AsrError, match=r"fbank/train.jsonl: its features.yaml differs from the features the model "
+                                       r"reads \(the training set's, or with --init the initial model's\)"):
+        train(config, corpus / "fbank/train.jsonl", None, tmp_path / "exp", init=model, progress=False)
+
+
 def test_kill_9_then_resume_ends_with_the_same_weights(corpus, tmp_path):
     config = _config(tmp_path, max_epochs=4, optimizer={"lr": 0.01, "accum_grad": 2})
     straight = _run(_args(corpus, config, tmp_path / "a"))
