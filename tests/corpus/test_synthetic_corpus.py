@@ -151,3 +151,27 @@ def test_confounding_option_ties_condition_to_dialect():
             assert spec.condition == "telephone"
     mandarin = [(s.id, s.condition) for s in plan_corpus(base).utterances if s.speaker.dialect == "mandarin"]
     assert mandarin == [(s.id, s.condition) for s in plan.utterances if s.speaker.dialect == "mandarin"]
+
+
+def test_added_train_speakers_change_no_other_speaker_or_utterance():
+    """speakers.added_train draws new training speakers last: every other speaker, and every dev
+    and test utterance, is as without them; the new ones read a share of the group's train texts."""
+    base = load_corpus_config(TINY)
+    groups = {**load_yaml(TINY)["groups"]}
+    groups["cantonese"] = {**groups["cantonese"], "train_utterances": 12,
+                           "speakers": {**groups["cantonese"]["speakers"], "added_train": 2}}
+    more = load_corpus_config(TINY, {"groups": groups})
+    before, after = plan_corpus(base), plan_corpus(more)
+
+    old = {s.id: s for s in before.speakers}
+    new = [s for s in after.speakers if s.id not in old]
+    assert [s for s in after.speakers if s.id in old] == before.speakers
+    assert [(s.id, s.split, s.dialect) for s in new] == [("YUE004", "train", "cantonese"), ("YUE005", "train", "cantonese")]
+    assert {s.gender for s in new} == {"female", "male"}
+    held_out = [u for u in before.utterances if u.split != "train"]
+    assert held_out == [u for u in after.utterances if u.split != "train"]
+    cantonese = Counter(u.speaker.id for u in after.utterances if u.split == "train" and u.speaker.dialect == "cantonese")
+    assert cantonese == {"YUE001": 4, "YUE004": 4, "YUE005": 4}
+    assert more.num_speakers() == base.num_speakers() + 2
+    with pytest.raises(AsrError, match=r"groups.cantonese: speakers: speakers.added_train must be >= 0, got -1"):
+        load_corpus_config(TINY, {"groups": {"cantonese": {"speakers": {"train": 1, "test": 1, "added_train": -1}}}})

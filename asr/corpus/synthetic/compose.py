@@ -99,7 +99,7 @@ def plan_corpus(config: CorpusConfig) -> Plan:
             pool = [s for s in speakers[name] if s.split == split]
             if not pool or not texts[split, name]:
                 continue
-            order = assign_rng.permutation(len(pool))
+            order = _speaker_order(config, name, split, len(pool), assign_rng, [seed, _PURPOSE["assign"], index[name]])
             counts = {s.id: 0 for s in pool}
             for k, text in enumerate(texts[split, name]):
                 speaker = pool[int(order[k % len(pool)])]
@@ -108,6 +108,22 @@ def plan_corpus(config: CorpusConfig) -> Plan:
                 specs.append(_spec(config, speaker, text, counts[speaker.id], text_id))
     specs.sort(key=lambda s: (SPLITS.index(s.split), s.id))
     return Plan([s for name in names for s in speakers[name]], specs)
+
+
+def _speaker_order(
+    config: CorpusConfig, group: str, split: str, size: int, rng: np.random.Generator, seed: list[int]
+) -> np.ndarray:
+    """The order in which a split's ``size`` speakers take its texts in turn.
+
+    A group's ``speakers.added_train`` come last in the train pool and are ordered by a
+    generator of their own, so ``rng`` makes the same draws with or without them and the
+    dev and test assignments stay as they were.
+    """
+    added = config.groups[group].speakers.added_train if split == "train" else 0
+    order = rng.permutation(size - added)
+    if not added:
+        return order
+    return np.concatenate([order, size - added + np.random.default_rng([*seed, 1]).permutation(added)])
 
 
 def _spec(config: CorpusConfig, speaker: Speaker, text: str, n: int, text_id: str | None) -> UtteranceSpec:

@@ -23,19 +23,26 @@ SPLITS = ("train", "dev", "test")
 
 @dataclass(frozen=True)
 class SpeakerCounts:
-    """Number of speakers of a group in each split (speaker-disjoint)."""
+    """Number of speakers of a group in each split (speaker-disjoint).
+
+    ``added_train``: more training speakers, drawn after the group's test speakers, so that
+    adding them to a composition changes no other speaker (targeted data collection, as in
+    ``recipes/dialect/conf/corpus_targeted.yaml``).
+    """
 
     train: int = 0
     dev: int = 0
     test: int = 0
+    added_train: int = 0
 
     def __post_init__(self) -> None:
-        for split in SPLITS:
-            if getattr(self, split) < 0:
-                raise ValueError(f"speakers.{split} must be >= 0, got {getattr(self, split)}")
+        for name in (*SPLITS, "added_train"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"speakers.{name} must be >= 0, got {getattr(self, name)}")
 
     def as_dict(self) -> dict[str, int]:
-        return {split: getattr(self, split) for split in SPLITS}
+        """``{train, dev, test, added_train}``: what :func:`~asr.corpus.synthetic.speakers.make_speakers` takes."""
+        return {split: getattr(self, split) for split in SPLITS} | {"added_train": self.added_train}
 
 
 @dataclass(frozen=True)
@@ -51,7 +58,8 @@ class GroupConfig:
             value = getattr(self, name)
             if value < 0:
                 raise ValueError(f"{name} must be >= 0, got {value}")
-            if value > 0 and getattr(self.speakers, split) == 0:
+            speakers = getattr(self.speakers, split) + (self.speakers.added_train if split == "train" else 0)
+            if value > 0 and speakers == 0:
                 raise ValueError(f"{name} is {value} but speakers.{split} is 0")
 
 

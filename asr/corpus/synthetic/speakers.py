@@ -81,14 +81,17 @@ def make_speakers(dialect: str, counts: dict[str, int], rng: np.random.Generator
 
     Within each split genders alternate and age bands cycle (in a shuffled order), so
     every split of a group is as balanced as its size allows; ids number the group's
-    speakers across splits (``SWM001``...).
+    speakers across splits (``SWM001``...). ``counts["added_train"]`` more training speakers
+    come last, after the test speakers, so that they change none of the others.
     """
     group = get_dialect(dialect)
     prefix = ID_PREFIX.get(dialect, dialect[:3].upper())
     speakers: list[Speaker] = []
     used: dict[str, list[str]] = {g: [] for g in GENDERS}
-    for split in ("train", "dev", "test"):
-        n = counts.get(split, 0)
+    batches = [(split, counts.get(split, 0)) for split in ("train", "dev", "test")]
+    if counts.get("added_train", 0):
+        batches.append(("train", counts["added_train"]))
+    for split, n in batches:
         first = int(rng.integers(2))
         genders = [GENDERS[(first + i) % 2] for i in range(n)]
         ages = [AGE_BANDS[i % len(AGE_BANDS)] for i in range(n)]
