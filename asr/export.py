@@ -28,6 +28,10 @@ the same function with traceable operations:
 * ``torch.nn.MultiheadAttention``'s traced reshapes keep the export's batch size; here
   attention is written out with ``unflatten``/``flatten`` (the same weights and math).
 
+The ``whisper`` encoder goes through :class:`WhisperExport` for the same reason (its
+output length is a Python ``int``) and because its log-mel front end, which is in the
+graph, uses a complex STFT that ONNX cannot represent. ``wav2vec2`` traces as it is.
+
 Every export is checked before it is written: ONNX Runtime runs it on a batch of a
 different size and length than the one traced, and the float32 model must match
 PyTorch within :data:`PARITY_TOLERANCE` on every valid output frame. An encoder whose
@@ -67,7 +71,8 @@ INPUT_NAMES = ("inputs", "lengths")
 OUTPUT_NAMES = ("log_probs", "out_lengths")
 #: Largest |ONNX - PyTorch| allowed on valid frames of the float32 export's log-probabilities.
 PARITY_TOLERANCE = 1e-3
-#: Encoders exported through :class:`FeatureEncoderExport`; others are traced as they are.
+#: Encoders exported through :class:`FeatureEncoderExport` (``whisper``: :class:`WhisperExport`);
+#: others are traced as they are.
 TRACEABLE = ("conformer", "transformer")
 #: Shortest input (samples) a waveform encoder's export is run on: 25 ms.
 MIN_WAVEFORM_SAMPLES = 400
@@ -199,8 +204,44 @@ class FeatureEncoderExport(nn.Module):
         return net.head(x), out_lengths
 
 
+def real_power_spectrum(x: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+    """:func:`asr.models.whisper.power_spectrum` without complex tensors, which ONNX lacks.
+
+    ``torch.stft(return_complex=False)`` gives real and imaginary parts side by side; the
+    exporter maps it to ONNX's ``STFT`` operator.
+    """
+    from asr.models.whisper import HOP_LENGTH, N_FFT
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # return_complex=False is deprecated in eager mode
+        parts = torch.stft(x, N_FFT, HOP_LENGTH, window=window, return_complex=False)  # (B, F, frames, 2)
+    return parts.pow(2).sum(-1)
+
+
+class WhisperExport(nn.Module):
+    """The forward pass of a ``whisper`` CTC model, traceable with dynamic shapes.
+
+    ``(inputs (B, S), lengths (B,))`` -> ``(log_probs (B, T', V), out_lengths (B,))`` for
+    ``S >= 400``. The spectrum is :func:`real_power_spectrum`, and the output frames kept
+    come from the log-mel's own time axis (``M = S // 160 + 2`` frames give
+    ``(M - 1) // 2`` = the longest output length) instead of a Python ``int``.
+    """
+
+    def __init__(self, network: nn.Module):
+        super().__init__()
+        self.network = network
+
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        net = self.network
+        mel = net.log_mel(inputs, lengths, extra=2, spectrum=real_power_spectrum)
+        out_lengths = net.output_lengths(lengths)
+        return net.encode(mel, out_lengths, (mel.shape[2] - 1) // 2), out_lengths
+
+
 def exportable(network: nn.Module, encoder: str) -> nn.Module:
-    """The module to trace for ``network``: :class:`FeatureEncoderExport` or the network itself."""
+    """The module to trace for ``network``: an export wrapper (see :data:`TRACEABLE`) or the network itself."""
+    if encoder == "whisper":
+        return WhisperExport(network).eval()
     return FeatureEncoderExport(network, encoder).eval() if encoder in TRACEABLE else network.eval()
 
 

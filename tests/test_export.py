@@ -182,3 +182,45 @@ def test_transcribe_and_decode_run_on_the_onnx_backend(exported, tmp_path, capsy
                  "--output-dir", str(tmp_path / "dec"), "--backend", "onnx", "--threads", "1"]) == 0
     row = json.loads((tmp_path / "dec" / "results-test.jsonl").read_text())
     assert row["hyp"] == texts["pytorch"]["text"] and row["ref_len"] == 4 and row["dialect"] == "wu"
+
+
+WAVEFORM_ENCODERS = {
+    "whisper": {"encoder": "whisper", "whisper": {"head_dropout": 0.0, "hf_config": {
+        "d_model": 32, "encoder_layers": 2, "encoder_attention_heads": 2, "encoder_ffn_dim": 64,
+        "decoder_layers": 1, "decoder_attention_heads": 2, "decoder_ffn_dim": 32, "num_mel_bins": 80,
+        "dropout": 0.0, "attention_dropout": 0.0, "activation_dropout": 0.0}}},
+    "wav2vec2": {"encoder": "wav2vec2", "wav2vec2": {"head_dropout": 0.0, "hf_config": {
+        "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
+        "conv_dim": [16, 16], "conv_kernel": [10, 3], "conv_stride": [5, 2],
+        "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 2}}},
+}
+
+
+@pytest.mark.parametrize("encoder", sorted(WAVEFORM_ENCODERS))
+def test_waveform_encoders_export_with_parity(encoder, tmp_path):
+    """Whisper (log-mel and STFT inside the graph) and wav2vec2 export with dynamic batch and length."""
+    torch.manual_seed(0)
+    vocab = Vocabulary.build(["打开空调", "关闭车窗"])
+    config = from_dict(ModelConfig, WAVEFORM_ENCODERS[encoder])
+    summary = {"total": {"hours": 0.0, "utterances": 0, "speakers": 0}, "by": {}}
+    directory = save_model(tmp_path / "model", build_model(config, len(vocab)), config, vocab, None, None, summary)
+    result = export_onnx(directory, int8=True)
+    assert result.max_abs_diff <= PARITY_TOLERANCE
+    proto = onnx.load(str(result.path))
+    dims = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in proto.graph.input}
+    assert dims == {"inputs": ["batch", "time"], "lengths": ["batch"]}
+    assert {p.key: p.value for p in proto.metadata_props}["min_input_length"] == "400"
+
+    reference, model = load_model(directory), load_onnx_model(directory, threads=1)
+    waves = waveforms((1.37, 0.52, 2.05, 0.02))  # the last, 320 samples, is shorter than one STFT window
+    expected, expected_lengths = reference.log_probs(waves)
+    got, got_lengths = model.log_probs(waves)
+    assert got_lengths.tolist() == expected_lengths.tolist()
+    # 21,920 samples: whisper 137 mel frames -> (137 - 1) // 2 + 1; wav2vec2 kernels 10, 3, strides 5, 2
+    assert expected_lengths[0] == (69 if encoder == "whisper" else ((21920 - 10) // 5 + 1 - 3) // 2 + 1)
+    assert got.shape == expected.shape
+    assert max_valid_diff(got.numpy(), expected.numpy(), expected_lengths.numpy()) <= PARITY_TOLERANCE
+    alone, alone_lengths = model.log_probs(waves[2])
+    assert alone_lengths.tolist() == [expected_lengths[2]]
+    assert torch.allclose(alone[0, : alone_lengths[0]], expected[2, : alone_lengths[0]], atol=PARITY_TOLERANCE)
+    assert load_onnx_model(directory, int8=True).log_probs(waves)[1].tolist() == expected_lengths.tolist()

@@ -43,6 +43,11 @@ SMALL_CONFIG: dict[str, Any] = {
 }
 
 
+def power_spectrum(x: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+    """``(B, S)`` samples -> ``(B, N_FFT // 2 + 1, S // 160 + 1)`` STFT power (centred, reflect-padded frames)."""
+    return torch.stft(x, N_FFT, HOP_LENGTH, window=window, return_complex=True).abs() ** 2
+
+
 def mel_frames(lengths: torch.Tensor) -> torch.Tensor:
     """Log-mel frames Whisper computes for ``lengths`` samples: ``S // 160`` (the last STFT frame is dropped)."""
     return lengths // HOP_LENGTH
@@ -87,17 +92,19 @@ class WhisperCtc(CtcModel):
     def set_train_step(self, step: int) -> bool:
         return self.trainability.at_step(step)
 
-    def log_mel(self, waveforms: torch.Tensor, lengths: torch.Tensor, extra: int = 0) -> torch.Tensor:
+    def log_mel(self, waveforms: torch.Tensor, lengths: torch.Tensor, extra: int = 0,
+                spectrum=power_spectrum) -> torch.Tensor:
         """``(B, S)`` samples -> ``(B, num_mel_bins, S // 160 + extra)`` Whisper log-mel, float32.
 
-        The ``extra`` frames past the end are those of Whisper's zero padding.
+        The ``extra`` frames past the end are those of Whisper's zero padding. ``spectrum``
+        computes the power spectrum (:func:`power_spectrum`; the ONNX export passes one
+        that avoids complex tensors).
         """
         with torch.autocast(waveforms.device.type, enabled=False):
             x = waveforms.float() * (~padding_mask(lengths, waveforms.shape[1]))
             frames = waveforms.shape[1] // HOP_LENGTH + extra
             x = F.pad(x, (0, N_FFT + extra * HOP_LENGTH))  # zeros past the end, as in Whisper's 30 s padding
-            stft = torch.stft(x, N_FFT, HOP_LENGTH, window=self.window, return_complex=True)
-            power = stft[..., :frames].abs() ** 2
+            power = spectrum(x, self.window)[..., :frames]
             log_spec = torch.clamp(self.mel_filters.T @ power, min=1e-10).log10()
             valid = ~padding_mask(mel_frames(lengths), frames)[:, None, :]
             peak = log_spec.masked_fill(~valid, float("-inf")).amax(dim=(1, 2), keepdim=True)
@@ -112,13 +119,22 @@ class WhisperCtc(CtcModel):
             )
         if inputs.shape[1] < N_FFT:
             inputs = F.pad(inputs, (0, N_FFT - inputs.shape[1]))
-        enc = self.encoder
         # Two mel frames past the end feed the last output frame's receptive field as
         # Whisper's 30 s padding would, so an utterance gives the same output alone or batched.
-        mel = self.log_mel(inputs, lengths, extra=2).to(enc.conv1.weight.dtype)
-        x = F.gelu(enc.conv2(F.gelu(enc.conv1(mel)))).transpose(1, 2)  # (B, T' + 1, d_model)
+        mel = self.log_mel(inputs, lengths, extra=2)
         out_lengths = self.output_lengths(lengths)
-        x = x[:, : max(int(out_lengths.max()), 1)]
+        return self.encode(mel, out_lengths, max(int(out_lengths.max()), 1)), out_lengths
+
+    def encode(self, mel: torch.Tensor, out_lengths: torch.Tensor, frames: int) -> torch.Tensor:
+        """Log-mel ``(B, num_mel_bins, M)`` -> CTC log-probabilities ``(B, frames, V)``.
+
+        ``frames``: output frames kept (the longest of ``out_lengths``; the convolutions
+        give ``(M - 1) // 2 + 1``, one more when ``M`` includes the 2 padding frames).
+        """
+        enc = self.encoder
+        mel = mel.to(enc.conv1.weight.dtype)
+        x = F.gelu(enc.conv2(F.gelu(enc.conv1(mel)))).transpose(1, 2)  # (B, (M - 1) // 2 + 1, d_model)
+        x = x[:, :frames]
         x = x + enc.embed_positions.weight[: x.shape[1]].to(x.dtype)
         x = F.dropout(x, p=enc.dropout, training=self.training)
         mask = self._attention_mask(out_lengths, x.shape[1])
@@ -126,7 +142,7 @@ class WhisperCtc(CtcModel):
             if self.training and enc.layerdrop > 0 and torch.rand([]) < enc.layerdrop:
                 continue
             x = layer(x, mask)
-        return self.head(enc.layer_norm(x)), out_lengths
+        return self.head(enc.layer_norm(x))
 
     def _attention_mask(self, lengths: torch.Tensor, length: int) -> torch.Tensor:
         """Keys past each length masked: bool (True = attend) for SDPA, additive float for eager."""
