@@ -137,6 +137,7 @@ run_stage() {
   log "Stage $n: $name"
   rm -f "$sentinel"
   invalidate_after "$n"
+  running_stage=$n running_digest=$digest
   "$@"
   mkdir -p "$dir"
   echo "$digest" > "$sentinel.tmp" && mv "$sentinel.tmp" "$sentinel"
@@ -146,7 +147,32 @@ run_stage() {
 # their inputs (a retrained model must be decoded and audited again, even with the same configs).
 invalidate_after() {
   local k
-  for (( k = $1 + 1; k <= 8; k++ )); do rm -f "$data_dir/.stage$k.done" "$exp_dir/.stage$k.done"; done
+  for (( k = $1 + 1; k <= 8; k++ )); do
+    rm -f "$data_dir/.stage$k.done" "$exp_dir/.stage$k.done" "$exp_dir"/*/".stage$k.training"
+  done
+}
+
+# prepare_training_dir EXP: what the stage running now does with an existing training directory.
+# Checkpoints of an unfinished run of this same stage (the same command and configs, and no
+# earlier stage run since) are resumed: training_args gets --resume. Any other run there (a
+# finished one, or one with other settings or inputs) is moved aside to EXP.<date>-<time>, never
+# deleted. EXP/.stage<N>.training records the run that starts.
+prepare_training_dir() {
+  local exp=$1 old
+  local stamp="$exp/.stage$running_stage.training"
+  training_args=()
+  if [ -d "$exp/checkpoints" ] && compgen -G "$exp/checkpoints/step-*" > /dev/null; then
+    if [ ! -f "$exp/result.json" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$running_digest" ]; then
+      log "$exp: resuming the unfinished training run from its newest checkpoint"
+      training_args=(--resume)
+    else
+      old="$exp.$(date +%Y%m%d-%H%M%S)"
+      log "$exp holds a training run of other settings or inputs, or a finished one: moving it to $old"
+      mv -- "$exp" "$old"
+    fi
+  fi
+  mkdir -p "$exp"
+  echo "$running_digest" > "$stamp.tmp" && mv "$stamp.tmp" "$stamp"
 }
 
 # check_settings: refuse settings the stages cannot honour, before anything runs.
@@ -221,6 +247,7 @@ has_cuda() {
 train_stage() {
   local config=$1 exp=$2 train_dir=$3 mode=$4 shards=$5 order=$6; shift 6
   local train=() dev launcher=(asr train) device=()
+  prepare_training_dir "$exp"
   if [ "$mode" = stored ]; then
     train=("$train_dir/fbank/$train_set.jsonl"); dev="$data_dir/fbank/$dev_set.jsonl"
   else
@@ -244,7 +271,7 @@ train_stage() {
     launcher=(torchrun --standalone --nproc_per_node "$cpu_procs" -m asr train); device=(--device cpu)
   fi
   "${launcher[@]}" --config "$config" --train-manifest "${train[@]}" --dev-manifest "$dev" --exp-dir "$exp" \
-    "${device[@]}" "$@"
+    "${device[@]}" "${training_args[@]}" "$@"
 }
 
 # mitigation_stage INIT CONFIG EXP_DIR BASE_MODEL FEATURES NUM_SHARDS LM_ORDER [PREPARE_ARG...] -- [ARG...]

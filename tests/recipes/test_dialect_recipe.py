@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -138,6 +139,33 @@ def test_stages_3_to_8_train_decode_audit_and_mitigate(work):
     assert "Stage 6: train the mitigated model: already done" in again.stdout
     assert "Stage 7: decode the mitigated model\n" in again.stdout
     assert "Stage 8: audit the mitigation against the baseline\n" in again.stdout
+
+
+def test_rerun_training_stage_resumes_an_unfinished_run_and_moves_a_changed_one_aside(work):
+    baseline = work["exp"] / "baseline"
+    last = max((p for p in (baseline / "checkpoints").iterdir()), key=lambda p: int(p.name.split("-")[1]))
+    finished = json.loads((baseline / "result.json").read_text())
+    # Interrupted after its last checkpoint: no final model, no result, no sentinel.
+    shutil.rmtree(baseline / "model")
+    (baseline / "result.json").unlink()
+    (work["exp"] / ".stage3.done").unlink()
+    resumed = run_recipe(work, "--stage", "3", "--stop-stage", "3")
+    assert f"{baseline}: resuming the unfinished training run from its newest checkpoint" in resumed.stdout
+    assert f"resumed from {last}" in resumed.stderr
+    result = json.loads((baseline / "result.json").read_text())
+    assert result["steps"] == finished["steps"] and (baseline / "model" / "model.safetensors").is_file()
+
+    # Other settings: the finished run is moved aside whole, and training starts from scratch.
+    changed = work["train_config"].with_name("train_changed.yaml")
+    changed.write_text(yaml.safe_dump({**TINY_TRAIN, "max_epochs": 1}))
+    fresh = run_recipe(work, "--stage", "3", "--stop-stage", "3", "--train-config", str(changed))
+    moved = [p for p in work["exp"].iterdir() if p.name.startswith("baseline.")]
+    assert len(moved) == 1 and f"moving it to {moved[0]}" in fresh.stdout
+    assert json.loads((moved[0] / "result.json").read_text())["steps"] == finished["steps"]
+    assert (moved[0] / "checkpoints" / last.name).is_dir() and (moved[0] / "decode").is_dir()
+    assert "resumed from" not in fresh.stderr
+    retrained = json.loads((baseline / "result.json").read_text())
+    assert retrained["epochs_completed"] == 1.0 and retrained["steps"] < finished["steps"]
 
 
 def test_recipe_mitigation_config_fine_tunes_the_baseline_model_with_balanced_augmented_batches():
