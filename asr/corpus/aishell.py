@@ -59,6 +59,9 @@ def run(args: argparse.Namespace) -> int:
 def prepare_aishell(corpus_dir: str | Path, output_dir: str | Path, jobs: int = 4) -> dict[str, Path]:
     """``train``, ``dev`` and ``test`` manifests of AISHELL-1; all checked before any is written."""
     corpus_dir = existing_dir(corpus_dir, "the AISHELL-1 root with data_aishell/ and resource_aishell/")
+    if not (corpus_dir / "data_aishell").is_dir() and (corpus_dir / "wav").is_dir() and (corpus_dir / "transcript").is_dir():
+        corpus_dir = corpus_dir.parent  # given data_aishell/ itself
+    check_unpacked(corpus_dir / "data_aishell" / "wav")
     wav_root = existing_dir(corpus_dir / "data_aishell" / "wav", "AISHELL-1's data_aishell/wav/<split>/<speaker>")
     transcript = read_transcript(existing_file(corpus_dir / TRANSCRIPT, "AISHELL-1's transcript"))
     genders = read_speaker_info(corpus_dir / SPEAKER_INFO)
@@ -89,6 +92,17 @@ def prepare_aishell(corpus_dir: str | Path, output_dir: str | Path, jobs: int = 
             raise AsrError(f"{split_dir}: none of its {len(wavs)} audio files has a line in {corpus_dir / TRANSCRIPT}")
         splits[split] = build_utterances(sources, output_dir, jobs)
     return write_splits(output_dir, splits, NAME)
+
+
+def check_unpacked(wav_root: Path) -> None:
+    """Refuse ``data_aishell/wav`` as distributed (one ``S0002.tar.gz`` per speaker), saying how to unpack it."""
+    archives = sorted(wav_root.glob("*.tar.gz")) if wav_root.is_dir() else []
+    if archives and not any((wav_root / split).is_dir() for split in SPLITS):
+        raise AsrError(
+            f"{wav_root}: holds {len(archives)} per-speaker archives ({archives[0].name}, ...) and no "
+            f"{'/'.join(SPLITS)} directories; unpack them first: "
+            f"cd {wav_root} && for f in *.tar.gz; do tar -xzf \"$f\"; done"
+        )
 
 
 def read_transcript(path: Path) -> dict[str, str]:

@@ -5,7 +5,10 @@ Layout read (a ``cv-corpus-*`` release unpacked)::
     <corpus_dir>/<locale>/{train,dev,test}.tsv
     <corpus_dir>/<locale>/clips/<path>.mp3
 
-``corpus_dir`` may also be one locale directory itself (holding ``train.tsv``).
+``corpus_dir`` may also be one locale directory itself (holding ``train.tsv``). Each
+row's locale is its ``locale`` column where the TSV has one, else the directory's
+name (``zh-CN`` ...); a row whose locale is neither is refused, so that no utterance
+reaches the audit without its dialect.
 The TSVs are tab-separated with a header row; the columns used are ``client_id``
 (-> speaker), ``path``, ``sentence`` (required) and ``age``, ``gender``,
 ``accents`` (older releases: ``accent``), ``variant``, ``sentence_id``
@@ -96,11 +99,16 @@ def prepare_commonvoice(
     return write_splits(output_dir, out, NAME)
 
 
-def _locale_dirs(corpus_dir: Path, locales: list[str] | None) -> dict[str, Path]:
+def _locale_dirs(corpus_dir: Path, locales: list[str] | None) -> dict[str | None, Path]:
+    """``{locale: directory}``; one locale directory under another name maps from ``None``
+    (its rows then need a ``locale`` column, or ``--locales`` naming one locale)."""
     if (corpus_dir / "train.tsv").is_file():
-        locale = corpus_dir.resolve().name
-        if locales and locales != [locale]:
+        name = corpus_dir.resolve().name
+        locale = name if name in LOCALE_DIALECT else None
+        if locales and locale and locales != [locale]:
             raise AsrError(f"{corpus_dir}: is the {locale} locale, but --locales asks for {','.join(locales)}")
+        if locale is None and locales and len(locales) == 1:
+            locale = locales[0]
         return {locale: corpus_dir}
     if locales is None:
         found = {loc: corpus_dir / loc for loc in LOCALES if (corpus_dir / loc / "train.tsv").is_file()}
@@ -112,8 +120,11 @@ def _locale_dirs(corpus_dir: Path, locales: list[str] | None) -> dict[str, Path]
     return {loc: corpus_dir / loc for loc in locales}
 
 
-def read_tsv(path: Path, locale: str) -> list[Source]:
-    """The utterances of one Common Voice TSV; a malformed row is an :class:`AsrError` naming its line."""
+def read_tsv(path: Path, locale: str | None) -> list[Source]:
+    """The utterances of one Common Voice TSV; a malformed row is an :class:`AsrError` naming its line.
+
+    ``locale``: the directory's, used for rows without a ``locale`` cell.
+    """
     clips = path.parent / "clips"
     sources = []
     try:
@@ -136,7 +147,7 @@ def read_tsv(path: Path, locale: str) -> list[Source]:
     return sources
 
 
-def _source(path: Path, lineno: int, header: list[str], row: list[str], clips: Path, locale: str) -> Source:
+def _source(path: Path, lineno: int, header: list[str], row: list[str], clips: Path, locale: str | None) -> Source:
     where = f"{path}:{lineno}"
     if len(row) > len(header):
         raise AsrError(f"{where}: malformed row: {len(row)} tab-separated fields but the header has {len(header)}")
@@ -144,6 +155,12 @@ def _source(path: Path, lineno: int, header: list[str], row: list[str], clips: P
     for column in REQUIRED_COLUMNS:
         if not cells[column]:
             raise AsrError(f"{where}: malformed row: empty {column!r} (expected {', '.join(REQUIRED_COLUMNS)})")
+    locale = cells.get("locale") or locale
+    if locale not in LOCALE_DIALECT:
+        raise AsrError(
+            f"{where}: unknown locale {locale!r} (expected one of {', '.join(LOCALE_DIALECT)}, from the 'locale' "
+            f"column or the directory's name; name the directory after its locale or pass --locales)"
+        )
     clip = clips / cells["path"]
     if not clip.exists() and (clips / f"{cells['path']}.mp3").exists():
         clip = clips / f"{cells['path']}.mp3"

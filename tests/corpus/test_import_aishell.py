@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,22 @@ def test_packed_archives_get_a_hint(aishell, tmp_path):
     (aishell / "data_aishell" / "wav" / "S0764.tar.gz").write_bytes(b"")
     with pytest.raises(AsrError, match=r"wav/test: no <speaker>/\*\.wav files; unpack the per-speaker archives"):
         prepare_aishell(aishell, tmp_path / "out")
+
+
+def test_archives_as_distributed_are_refused_with_the_unpack_command(aishell, tmp_path):
+    import shutil
+
+    wav_root = aishell / "data_aishell" / "wav"
+    for split in ("train", "dev", "test"):
+        shutil.rmtree(wav_root / split)
+    for speaker in ("S0002", "S0724"):
+        (wav_root / f"{speaker}.tar.gz").write_bytes(b"")
+    message = (rf"^{re.escape(str(wav_root))}: holds 2 per-speaker archives \(S0002\.tar\.gz, \.\.\.\) and no "
+               rf"train/dev/test directories; unpack them first: cd .* && for f in \*\.tar\.gz; do tar -xzf")
+    with pytest.raises(AsrError, match=message):
+        prepare_aishell(aishell, tmp_path / "out")
+
+
+def test_data_aishell_itself_is_accepted_as_the_corpus_dir(aishell, tmp_path):
+    paths = prepare_aishell(aishell / "data_aishell", tmp_path / "out")
+    assert sorted(paths) == ["dev", "test", "train"]

@@ -124,3 +124,20 @@ def test_header_without_required_column(cv, tmp_path):
 def test_no_locale_found(tmp_path):
     with pytest.raises(AsrError, match=r"no <locale>/train.tsv for any of zh-CN, zh-HK, zh-TW"):
         prepare_commonvoice(tmp_path, tmp_path / "out")
+
+
+def test_locale_of_a_directory_under_another_name(cv, tmp_path):
+    import shutil
+
+    # Rows with a locale column need no locale-named directory.
+    cn = shutil.copytree(cv / "zh-CN", tmp_path / "my_cv_copy")
+    written = prepare_commonvoice(cn, tmp_path / "cn", splits=["train"])
+    assert [(u.dialect, u.extra["locale"]) for u in read_manifest(written["train"])] == [("mandarin", "zh-CN")] * 2
+    # Rows without one take --locales, or are refused before anything is written.
+    hk = shutil.copytree(cv / "zh-HK", tmp_path / "cantonese_data")
+    with pytest.raises(AsrError, match=rf"^{hk / 'train.tsv'}:2: unknown locale None \(expected one of zh-CN, .*"
+                                       r"name the directory after its locale or pass --locales\)$"):
+        prepare_commonvoice(hk, tmp_path / "hk")
+    assert not (tmp_path / "hk").exists()
+    written = prepare_commonvoice(hk, tmp_path / "hk", locales=["zh-HK"], splits=["train"])
+    assert [u.dialect for u in read_manifest(written["train"])] == ["cantonese"]
