@@ -25,7 +25,9 @@ def _corpus_modules():
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="corpus", metavar="CORPUS", required=True)
     for module in _corpus_modules():
-        p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        # the module's docstring documents the layout it reads: `asr prepare <corpus> --help` shows it
+        p = sub.add_parser(module.NAME, help=module.HELP, description=(module.__doc__ or module.HELP).strip(),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(p)
         p.set_defaults(_prepare=module.run)
 

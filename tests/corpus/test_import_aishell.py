@@ -118,3 +118,12 @@ def test_archives_as_distributed_are_refused_with_the_unpack_command(aishell, tm
 def test_data_aishell_itself_is_accepted_as_the_corpus_dir(aishell, tmp_path):
     paths = prepare_aishell(aishell / "data_aishell", tmp_path / "out")
     assert sorted(paths) == ["dev", "test", "train"]
+
+
+def test_help_shows_the_layout_read(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["prepare", "aishell", "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "<corpus_dir>/data_aishell/wav/{train,dev,test}/S0002/BAC009S0002W0122.wav" in out
+    assert "resource_aishell/speaker.info" in out and "--corpus-dir CORPUS_DIR" in out
