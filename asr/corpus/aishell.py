@@ -59,8 +59,9 @@ def run(args: argparse.Namespace) -> int:
 def prepare_aishell(corpus_dir: str | Path, output_dir: str | Path, jobs: int = 4) -> dict[str, Path]:
     """``train``, ``dev`` and ``test`` manifests of AISHELL-1; all checked before any is written."""
     corpus_dir = existing_dir(corpus_dir, "the AISHELL-1 root with data_aishell/ and resource_aishell/")
-    if not (corpus_dir / "data_aishell").is_dir() and (corpus_dir / "wav").is_dir() and (corpus_dir / "transcript").is_dir():
-        corpus_dir = corpus_dir.parent  # given data_aishell/ itself
+    given_data_aishell = (corpus_dir / "wav").is_dir() and (corpus_dir / "transcript").is_dir()
+    if given_data_aishell and not (corpus_dir / "data_aishell").is_dir():
+        corpus_dir = corpus_dir.parent
     check_unpacked(corpus_dir / "data_aishell" / "wav")
     wav_root = existing_dir(corpus_dir / "data_aishell" / "wav", "AISHELL-1's data_aishell/wav/<split>/<speaker>")
     transcript = read_transcript(existing_file(corpus_dir / TRANSCRIPT, "AISHELL-1's transcript"))
