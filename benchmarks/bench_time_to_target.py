@@ -46,14 +46,14 @@ def stage_seconds(log: str, finished: float) -> dict[str, float]:
 
 def cer_by_group(results: Path, field: str) -> dict[str, dict[str, float]]:
     """Pooled CER and counts per value of ``field`` in a decode results file."""
-    groups: dict[str, list[int]] = {}
+    groups: dict[str, list[int]] = {}  # group -> [edits, reference characters, utterances]
     with open(results, encoding="utf-8") as f:
         for line in f:
             row = json.loads(line)
-            edits_and_length = groups.setdefault(str(row.get(field)), [0, 0, 0])
-            edits_and_length[0] += row["sub"] + row["del"] + row["ins"]
-            edits_and_length[1] += row["ref_len"]
-            edits_and_length[2] += 1
+            totals = groups.setdefault(str(row.get(field)), [0, 0, 0])
+            totals[0] += row["sub"] + row["del"] + row["ins"]
+            totals[1] += row["ref_len"]
+            totals[2] += 1
     return {g: {"cer": edits / max(length, 1), "utterances": n, "reference_chars": length}
             for g, (edits, length, n) in sorted(groups.items())}
 

@@ -161,7 +161,7 @@ prepare_training_dir() {
   local exp=$1 old
   local stamp="$exp/.stage$running_stage.training"
   training_args=()
-  if [ -d "$exp/checkpoints" ] && compgen -G "$exp/checkpoints/step-*" > /dev/null; then
+  if compgen -G "$exp/checkpoints/step-*" > /dev/null; then
     if [ ! -f "$exp/result.json" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$running_digest" ]; then
       log "$exp: resuming the unfinished training run from its newest checkpoint"
       training_args=(--resume)
