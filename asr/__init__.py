@@ -15,7 +15,7 @@ and ``asr --help`` stay fast.
 from asr.audio import load_audio
 from asr.errors import AsrError
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["AsrError", "Transcript", "load_audio", "load_model", "transcribe", "__version__"]
 
 _LAZY = {

@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="asr",
         description="Speech recognition for Mandarin and the Chinese dialects, with a per-group fairness audit.",
     )
+    parser.add_argument("--version", action=_VersionAction,
+                        help="print the version of asr and of torch, torchaudio, transformers, onnxruntime, and exit")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in _command_modules():
@@ -46,6 +48,19 @@ def build_parser() -> argparse.ArgumentParser:
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: the stack's versions come from installed metadata, so nothing heavy is imported."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from asr.provenance import version_report
+
+        print(version_report())
+        parser.exit()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,9 @@ For each manifest ``<dir>/<stem>.jsonl`` :func:`decode_manifests` writes, atomic
     present, and the ``extra`` fields, flat).
 ``results-<stem>.meta.json``
     how the file was made: model directory, manifest, decoding options, normalisation,
-    utterance count and the pooled CER with its edit counts.
+    utterance count and the pooled CER with its edit counts; ``provenance``, what decoded it
+    (package versions, precision, device, CPU, threads: :mod:`asr.provenance`), and
+    ``model_provenance``, what trained the model (from its ``provenance.json``).
 
 Utterances are sorted by duration for batching (less padding), their audio read with
 :func:`asr.audio.load_audio` (honouring ``start`` and ``duration``) and their network
@@ -35,6 +37,7 @@ from asr.audio import load_audio
 from asr.errors import AsrError
 from asr.io import write_json, write_jsonl
 from asr.manifest import Manifest, Utterance
+from asr.provenance import provenance
 from asr.score import EditCounts, pooled, score_pair
 from asr.search import Hypothesis, SearchOptions, search
 from asr.text import NORMALIZATION, NORMALIZATION_T2S
@@ -222,6 +225,8 @@ def decode_manifests(
         stem = results_stem(manifest.path)
         path = output_dir / f"results-{stem}.jsonl"
         meta = results_meta(rows, model_dir, manifest.path, config, elapsed)
+        meta["provenance"] = decode_provenance(model, backend, threads)
+        meta["model_provenance"] = model.provenance
         # The meta file first: a results file never exists without the normalisation it used.
         write_json(output_dir / f"results-{stem}.meta.json", meta)
         write_jsonl(path, rows)
@@ -250,6 +255,16 @@ def results_meta(rows: list[dict], model_dir, manifest, config: DecodeConfig, se
         "audio_seconds": round(audio_seconds, 3),
         "decode_seconds": round(seconds, 3),
     }
+
+
+def decode_provenance(model: "AsrModel", backend: str, threads: int | None) -> dict:
+    """What decodes: PyTorch in float32 on the model's device, or the ONNX export on the CPU."""
+    import torch
+
+    precision = getattr(model, "precision", "fp32")  # ONNX exports say float32 or int8
+    precision = {"float32": "fp32"}.get(precision, precision)
+    return provenance(precision=precision, device=str(model.device), threads=threads or torch.get_num_threads(),
+                      processes=1) | {"backend": backend}
 
 
 def _method(options: SearchOptions) -> str:

@@ -18,11 +18,14 @@ def atomic_write(path: PathLike, mode: str = "w", encoding: str | None = "utf-8"
     """Open a temporary file beside ``path``; rename it onto ``path`` only on success.
 
     ``.gz`` paths are gzip-compressed (with mtime 0, so output is byte-reproducible).
-    On any exception the temporary file is removed and ``path`` is left untouched.
+    On any exception the temporary file is removed and ``path`` is left untouched. The file
+    gets the mode a plain ``open`` would give it (0666 minus the umask), not ``mkstemp``'s 0600,
+    so reports and manifests can be served and shared.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~current_umask())
     binary = "b" in mode
     try:
         with os.fdopen(fd, "wb") as raw:
@@ -43,6 +46,19 @@ def atomic_write(path: PathLike, mode: str = "w", encoding: str | None = "utf-8"
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def current_umask() -> int:
+    """This process's umask, read without changing it where the OS tells (Linux), else set and restored."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager

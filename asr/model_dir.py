@@ -13,6 +13,9 @@ hf_config.json      the Hugging Face config of a wav2vec2/Whisper encoder, so it
 cmvn.json           feature mean/variance normalisation, for feature encoders using it
 data_summary.json   hours, utterances and speakers of the training data, in total and by
                     dialect, gender, age band and condition (the audit's model card)
+provenance.json     what trained it: asr version and git commit, package versions, the
+                    resolved precision, device, CPU, seed, threads and processes
+                    (:mod:`asr.provenance`; absent from directories of asr < 0.2)
 ==================  ==================================================================
 
 >>> model = load_model("recipes/dialect/exp/baseline")          # doctest: +SKIP
@@ -44,6 +47,7 @@ WEIGHTS_FILE = "model.safetensors"
 HF_CONFIG_FILE = "hf_config.json"
 CMVN_FILE = "cmvn.json"
 SUMMARY_FILE = "data_summary.json"
+PROVENANCE_FILE = "provenance.json"
 #: Manifest fields the data summary breaks down by.
 SUMMARY_FIELDS = ("dialect", "gender", "age_band", "condition")
 UNKNOWN = "unknown"
@@ -67,6 +71,7 @@ class AsrModel:
     data_summary: dict
     train_config: dict | None = None
     path: Path | None = None
+    provenance: dict | None = None
 
     @property
     def device(self) -> torch.device:
@@ -123,6 +128,7 @@ def save_model(
     cmvn: Any | None,
     data_summary: dict,
     train_config: Any | None = None,
+    provenance: dict | None = None,
 ) -> Path:
     """Write a model directory (see the module docstring); returns its path.
 
@@ -146,6 +152,7 @@ def save_model(
     _write_or_remove(directory / HF_CONFIG_FILE, hf_config)
     _write_or_remove(directory / CMVN_FILE, cmvn.to_dict() if cmvn is not None else None)
     write_json(directory / SUMMARY_FILE, data_summary)
+    _write_or_remove(directory / PROVENANCE_FILE, provenance)
 
     config = {
         "format": FORMAT,
@@ -271,6 +278,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> AsrModel
         data_summary=_read_json(path / SUMMARY_FILE),
         train_config=config.get("train"),
         path=path,
+        provenance=_read_json(path / PROVENANCE_FILE) if (path / PROVENANCE_FILE).is_file() else None,
     )
 
 

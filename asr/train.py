@@ -62,6 +62,7 @@ from asr.data import (
 )
 from asr.errors import AsrError
 from asr.io import write_json
+from asr.provenance import provenance
 from asr.train_config import TrainConfig, load_train_config, lr_factor
 from asr.train_loop import (
     Distributed,
@@ -153,6 +154,7 @@ class Trainer:
         self.seconds_seen = 0.0
         self.started = time.time()
         self.elapsed_before = 0.0  # wall seconds of the runs this one resumes
+        self.precision = resolve_precision(config.precision, dist.device)
 
     # ------------------------------------------------------------------ setup
 
@@ -236,7 +238,8 @@ class Trainer:
         self.model = self.dist.wrap(self.trainable)
         self.spec_augment = SpecAugment(cfg.augment.spec_augment) if self.input_kind == "features" else None
         n = sum(p.numel() for p in self.network.parameters())
-        log.info("model: %s, %.2fM parameters, on %s", cfg.model.encoder, n / 1e6, self.dist.device)
+        log.info("model: %s, %.2fM parameters, on %s in %s", cfg.model.encoder, n / 1e6, self.dist.device,
+                 self.precision)
 
     def _load_initial(self) -> None:
         """Start from ``config.init``'s weights (the training data was opened with its features)."""
@@ -329,10 +332,14 @@ class Trainer:
         )
 
     def _autocast(self):
-        dtype = autocast_dtype(self.config.precision, self.dist.device)
-        if dtype is None:
+        if self.precision == "fp32":
             return contextlib.nullcontext()
-        return torch.autocast(device_type=self.dist.device.type, dtype=dtype)
+        return torch.autocast(device_type=self.dist.device.type, dtype=torch.bfloat16)
+
+    def _provenance(self) -> dict:
+        """What this run computed on (see :mod:`asr.provenance`)."""
+        return provenance(precision=self.precision, device=str(self.dist.device), seed=self.config.seed,
+                          threads=torch.get_num_threads(), processes=self.dist.world_size)
 
     def _done(self) -> bool:
         cfg = self.config
@@ -512,13 +519,14 @@ class Trainer:
                 final_cer = next((h["dev_cer"] for h in self.history if h["step"] == steps[0]), None)
             summary = data_summary_from_manifest(self.train_data.dataset.utterances)
             save_model(model_dir, self.network, cfg.model, self.vocab, self.train_data.feature_config,
-                       self.train_data.cmvn, summary, train_config=cfg)
+                       self.train_data.cmvn, summary, train_config=cfg, provenance=self._provenance())
             seconds = self.elapsed_before + time.time() - self.started
             result = TrainResult(model_dir, self.step, round(self.epoch + self.index / max(1, self.sampler.batches_per_epoch()), 3),
                                  self.best_step, self.best_cer, final_cer, tuple(steps), round(seconds, 1))
             record = {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(result).items()}
             write_json(self.exp_dir / "result.json", {**record, "world_size": self.dist.world_size,
-                                                      "rank_weight_digests": digests})
+                                                      "rank_weight_digests": digests,
+                                                      "provenance": self._provenance()})
             log.info("model written to %s (steps %d, dev CER %s)", model_dir, self.step,
                      "n/a" if final_cer is None else f"{100 * final_cer:.2f}%")
         self.dist.barrier()
@@ -536,20 +544,26 @@ class Trainer:
         return tuple(sorted(chosen))
 
 
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """bfloat16 when ``precision`` asks for it, None for float32.
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """The precision a run computes in, ``fp32`` or ``bf16`` (what provenance records).
 
-    ``auto`` uses bf16 where the hardware computes it natively: CUDA GPUs that support it,
-    and CPUs with AVX512-BF16 or AMX (on others bf16 is emulated and slower than fp32).
+    ``auto`` is bf16 on CUDA GPUs that support it and fp32 on every CPU: bf16 autocast is
+    about 1.2x faster on CPUs with AVX512-BF16 or AMX, but then the figures depend on the CPU
+    model, and the recipe's figures must be what a rerun gives on any CPU with the same stack.
+    ``bf16`` on a CPU is honoured (and slow where the CPU has no native bfloat16).
     """
-    if precision == "fp32":
-        return None
-    if device.type == "cuda":
-        return torch.bfloat16 if precision == "bf16" or torch.cuda.is_bf16_supported() else None
-    native = any(getattr(torch.cpu, f, lambda: False)() for f in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
-    if precision == "bf16" and not native:
-        log.warning("precision: bf16 on a CPU without native bfloat16 (AVX512-BF16/AMX) is slow")
-    return torch.bfloat16 if precision == "bf16" or native else None
+    if precision in ("fp32", "bf16"):
+        if precision == "bf16" and device.type == "cpu" and not native_cpu_bf16():
+            log.warning("precision: bf16 on a CPU without native bfloat16 (AVX512-BF16/AMX) is slow")
+        return precision
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return "bf16"
+    return "fp32"
+
+
+def native_cpu_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX)."""
+    return any(getattr(torch.cpu, f, lambda: False)() for f in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
 
 
 def weights_digest(network: torch.nn.Module) -> str:

@@ -11,6 +11,19 @@ def test_help_lists_subcommands(capsys):
         assert command in proc.stdout
 
 
+def test_version_names_the_stack():
+    import importlib.metadata
+
+    import asr
+
+    proc = subprocess.run([sys.executable, "-m", "asr", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0
+    line = proc.stdout.strip()
+    assert line.startswith(f"asr {asr.__version__}, torch {importlib.metadata.version('torch')}, torchaudio ")
+    assert f"onnxruntime {importlib.metadata.version('onnxruntime')}" in line
+    assert importlib.metadata.version("zh-dialect-asr") == asr.__version__  # one source for the version
+
+
 def test_error_is_one_line_without_traceback(tmp_path, capsys):
     assert main(["manifest", "validate", str(tmp_path / "none.jsonl")]) == 1
     err = capsys.readouterr().err

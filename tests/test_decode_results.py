@@ -76,6 +76,8 @@ def check_results(out_dir, manifest, config_method):
     assert meta["utterances"] == 3 and meta["unit"] == "char" and meta["decoding"]["method"] == config_method
     assert meta["ref_len"] == sum(r["ref_len"] for r in rows)
     assert "NFKC" in meta["normalization"]
+    assert meta["provenance"]["precision"] == "fp32" and meta["provenance"]["device"] == "cpu"
+    assert meta["provenance"]["backend"] == "pytorch" and meta["provenance"]["packages"]["torch"]
     return rows
 
 

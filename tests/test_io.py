@@ -43,3 +43,18 @@ def test_write_json_is_sorted_utf8(tmp_path):
     path = tmp_path / "x.json"
     write_json(path, {"b": 1, "a": "汉"})
     assert path.read_text(encoding="utf-8") == '{\n  "a": "汉",\n  "b": 1\n}\n'
+
+
+def test_atomic_write_gives_the_mode_of_a_plain_open(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        write_json(tmp_path / "shared.json", {"a": 1})
+        os.umask(0o077)
+        write_json(tmp_path / "private.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "shared.json").stat().st_mode) == 0o644  # readable by others
+    assert stat.S_IMODE((tmp_path / "private.json").stat().st_mode) == 0o600

@@ -158,6 +158,29 @@ def test_training_learns_the_corpus_and_writes_a_loadable_model(corpus, learned)
         train(config, corpus / "fbank/train.jsonl", None, tmp_path / "exp", progress=False)
 
 
+def test_model_directory_records_the_resolved_precision_and_stack(learned):
+    import asr
+
+    _, tmp_path, _ = learned
+    record = asr.load_model(tmp_path / "exp/model").provenance
+    assert record["precision"] == "fp32"  # precision: auto on a CPU, whatever the CPU supports
+    assert record["device"] == "cpu" and record["seed"] == 1234 and record["threads"] == 1 and record["processes"] == 1
+    assert record["packages"]["torch"] == torch.__version__.split("+")[0] or record["packages"]["torch"] == torch.__version__
+    assert record["packages"]["torchaudio"] and record["packages"]["numpy"] == np.__version__
+    assert record["cpu"] and record["cpu_capability"] and record["asr"] == asr.__version__
+    result = json.loads((tmp_path / "exp/result.json").read_text())
+    assert result["provenance"]["precision"] == "fp32"
+
+
+@pytest.mark.parametrize("asked, device, expected", [
+    ("auto", "cpu", "fp32"), ("fp32", "cpu", "fp32"), ("bf16", "cpu", "bf16"),
+])
+def test_precision_resolves_to_fp32_or_bf16_never_auto(asked, device, expected):
+    from asr.train import resolve_precision
+
+    assert resolve_precision(asked, torch.device(device)) == expected
+
+
 def test_init_from_a_model_directory_starts_where_it_left_off_and_grows_the_vocabulary(corpus, learned, tmp_path):
     """Fine-tuning (``--init``) for 2 steps at a tiny learning rate keeps the learned model; from
     scratch, the same 2 steps know nothing. A new character in the texts gets a new output row."""

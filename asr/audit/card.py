@@ -17,7 +17,7 @@ INTENDED_USE = (
 
 
 def model_card(fairness: dict, model_info: dict | None, summary: dict | None) -> dict:
-    """``{model, intended_use, training_data, evaluation_data, normalization, caveats}``."""
+    """``{model, intended_use, training_data, evaluation_data, normalization, provenance, caveats}``."""
     overall = fairness["overall"] or {}
     by = fairness["config"]["by"]
     return {
@@ -34,8 +34,39 @@ def model_card(fairness: dict, model_info: dict | None, summary: dict | None) ->
             "attributes": {a: [g["group"] for g in fairness["attributes"][a]["groups"]] for a in by},
         },
         "normalization": fairness["normalization"],
+        "provenance": provenance_summary(fairness.get("provenance") or {}),
         "caveats": caveats(fairness, summary),
     }
+
+
+def provenance_summary(records: dict) -> dict:
+    """One readable line per stage (trained, decoded, audited): versions, precision, hardware."""
+    out = {}
+    for stage, verb in (("model", "trained"), ("decode", "decoded"), ("audit", "audited")):
+        record = records.get(stage)
+        if not isinstance(record, dict):
+            out[verb] = "not recorded"
+            continue
+        packages = record.get("packages") or {}
+        parts = [f"asr {record.get('asr')}" + (f" ({str(record['git_commit'])[:12]}"
+                                               f"{'+dirty' if record.get('git_dirty') else ''})"
+                                               if record.get("git_commit") else "")]
+        parts += [f"{name} {packages[name]}" for name in ("torch", "torchaudio", "transformers", "numpy")
+                  if packages.get(name)]
+        if record.get("espeak_ng"):
+            parts.append(f"eSpeak NG {record['espeak_ng']}")
+        if record.get("precision"):
+            parts.append(f"precision {record['precision']}")
+        if record.get("device"):
+            parts.append(f"on {record['device']}")
+        parts.append(f"CPU {record.get('cpu')}" + (f" ({record['cpu_capability']})" if record.get("cpu_capability") else ""))
+        if record.get("seed") is not None:
+            parts.append(f"seed {record['seed']}")
+        if record.get("threads"):
+            parts.append(f"{record['threads']} thread(s)" + (f" x {record['processes']} process(es)"
+                                                              if record.get("processes") else ""))
+        out[verb] = ", ".join(parts)
+    return out
 
 
 def _training(summary: dict | None) -> dict:

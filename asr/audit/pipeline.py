@@ -16,7 +16,8 @@ refreshes ``<output_dir>/index.html``, then evaluates the release gates.
     explanations (asr.audit.explain.explain of the headline attribute),
     baseline (asr.audit.release.compare_with_baseline, or null),
     gates [{gate, attribute, metric, op, threshold, value, failed, message}],
-    model_card {model, intended_use, training_data, evaluation_data, normalization, caveats},
+    model_card {model, intended_use, training_data, evaluation_data, normalization, provenance, caveats},
+    provenance {audit, decode, model} (asr.provenance records: what audited, decoded, trained),
     warnings [...], timings {step: seconds}
 """
 
@@ -26,6 +27,7 @@ import dataclasses
 import datetime as dt
 import itertools
 import json
+import logging
 import shutil
 import time
 from dataclasses import dataclass
@@ -52,7 +54,10 @@ from asr.manifest import METADATA_FIELDS
 from asr.config import to_dict
 from asr.errors import AsrError
 from asr.io import atomic_write, open_text, write_json
+from asr.provenance import differences as provenance_differences
+from asr.provenance import provenance as provenance_record
 
+log = logging.getLogger(__name__)
 SCHEMA = "asr-fairness/1"
 HTML_FILE, JSON_FILE, RESULTS_FILE, INDEX_FILE = "fairness.html", "fairness.json", "results.jsonl", "index.html"
 MODEL_SUMMARY_FILE = "data_summary.json"
@@ -77,8 +82,12 @@ def audit(
     model_info: dict | None = None,
     baseline: str | Path | None = None,
     inputs: dict | None = None,
+    provenance: dict | None = None,
 ) -> dict:
-    """The ``fairness.json`` dict of a results table (see the module docstring)."""
+    """The ``fairness.json`` dict of a results table (see the module docstring).
+
+    ``provenance``: ``{"audit", "decode", "model"}`` records (:mod:`asr.provenance`), or None.
+    """
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -161,6 +170,7 @@ def audit(
         "explanations": explanations,
         "baseline": comparison,
         "gates": [],
+        "provenance": provenance,
         "warnings": warnings,
     }
     fairness["model_card"] = model_card(fairness, model_info, data_summary)
@@ -233,6 +243,7 @@ def run_audit(
     metas = [read_meta(p) for p in paths]
     model_dir = Path(model) if model else next((Path(m["model"]) for m in metas if m.get("model")), None)
     model_info, data_summary = _read_model(model_dir)
+    records = _provenance(metas, model_dir)
     out_dir = Path(output_dir) / release
     fairness = audit(
         results, config, release=release, normalization=normalization_of(results, metas),
@@ -241,7 +252,12 @@ def run_audit(
                 "baseline": str(baseline) if baseline else None,
                 "manifests": sorted({str(m["manifest"]) for m in metas if m.get("manifest")}),
                 "decoding": next((m["decoding"] for m in metas if m.get("decoding")), None)},
+        provenance=records,
     )
+    if baseline is not None:
+        for warning in baseline_provenance_warnings(records, baseline):
+            log.warning("%s", warning)
+            fairness["warnings"].append(warning)
     fairness["timings"] = {"read": round(read_seconds, 3), **fairness["timings"]}
     fairness["gates"] = gates_mod.evaluate(gates, fairness)
     _write_results(paths, results, out_dir / RESULTS_FILE)
@@ -252,6 +268,40 @@ def run_audit(
     with atomic_write(index) as f:
         f.write(render_index(release_summaries(output_dir)))
     return AuditOutput(fairness, out_dir, index, [g for g in fairness["gates"] if g["failed"]])
+
+
+def _provenance(metas: list[dict], model_dir: Path | None) -> dict:
+    """What audited (now), decoded (the results' meta files) and trained (the model directory)."""
+    decode = next((m["provenance"] for m in metas if isinstance(m.get("provenance"), dict)), None)
+    model = next((m["model_provenance"] for m in metas if isinstance(m.get("model_provenance"), dict)), None)
+    if model is None and model_dir is not None and (model_dir / "provenance.json").is_file():
+        try:
+            model = json.loads((model_dir / "provenance.json").read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise AsrError(f"{model_dir / 'provenance.json'}: invalid JSON ({e.msg})") from None
+    return {"audit": provenance_record(), "decode": decode, "model": model}
+
+
+def baseline_provenance_warnings(records: dict, baseline: str | Path) -> list[str]:
+    """Warnings when the baseline release was trained or decoded under another precision or stack."""
+    path = Path(baseline)
+    fairness_file = path / JSON_FILE if path.is_dir() else path.with_name(JSON_FILE)
+    if not fairness_file.is_file():
+        return []
+    try:
+        old = (json.loads(fairness_file.read_text(encoding="utf-8")).get("provenance") or {})
+    except (json.JSONDecodeError, AttributeError):
+        return [f"{fairness_file}: unreadable; the baseline's provenance was not compared"]
+    if not old.get("model") and not old.get("decode"):
+        return [f"{fairness_file}: the baseline records no provenance (made by asr < 0.2); "
+                "whether it ran under the same precision and packages is unknown"]
+    warnings = []
+    for stage, verb in (("model", "trained"), ("decode", "decoded")):
+        found = provenance_differences(old.get(stage), records.get(stage))
+        if found:
+            warnings.append(f"the baseline and this release were {verb} under different settings "
+                            f"({'; '.join(found)}): part of a difference may come from that, not the model")
+    return warnings
 
 
 def _headline(attr: str, disparity: dict, unit: str) -> dict:

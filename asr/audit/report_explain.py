@@ -145,5 +145,8 @@ def render_model_card(card: dict) -> str:
         f"{e(ev.get('reference_tokens'))} reference {e(ev.get('unit'))}s from {e(', '.join(ev.get('results') or []))}"
         f"{' (manifests: ' + e(', '.join(ev['manifests'])) + ')' if ev.get('manifests') else ''}.</p><ul>{attrs}</ul>"
         f"<h3>Normalisation</h3><p><code>{e(card.get('normalization'))}</code></p>"
+        f"<h3>Provenance</h3><table><tbody>"
+        + "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in (card.get("provenance") or {}).items())
+        + "</tbody></table>"
         f"<h3>Caveats</h3><ul>{''.join(f'<li>{e(c)}</li>' for c in card.get('caveats') or [])}</ul>"
     )

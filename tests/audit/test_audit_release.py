@@ -109,3 +109,33 @@ def test_forked_explanations_equal_serial_ones(monkeypatch):
     monkeypatch.setattr(pipeline, "PARALLEL_EXPLAIN_MIN", 0)
     forked = pipeline.audit(df, config)["explanations"]
     assert forked == serial and serial["worst_utterances"]
+
+
+def test_fairness_records_provenance_and_warns_when_the_baseline_ran_otherwise(tmp_path, caplog):
+    from asr.provenance import provenance
+
+    results = make_results(400, 3, 12, seed=5)
+    reports = tmp_path / "reports"
+    for release, precision in (("old", "bf16"), ("new", "fp32")):
+        results.to_json(tmp_path / f"results-{release}.jsonl", orient="records", lines=True, force_ascii=False)
+        meta = {"normalization": "NFKC", "provenance": provenance(precision=precision, device="cpu", threads=2),
+                "model_provenance": provenance(precision=precision, device="cpu", seed=1, threads=1, processes=2)}
+        (tmp_path / f"results-{release}.meta.json").write_text(json.dumps(meta))
+    base = ["audit", "--output-dir", str(reports), *FAST]
+    assert main([*base, "--results", str(tmp_path / "results-old.jsonl"), "--release", "old"]) == 0
+    fairness = json.loads((reports / "old" / "fairness.json").read_text(encoding="utf-8"))
+    assert fairness["provenance"]["model"]["precision"] == "bf16"
+    assert fairness["provenance"]["decode"]["precision"] == "bf16"
+    assert fairness["provenance"]["audit"]["packages"]["pandas"]
+    card = fairness["model_card"]["provenance"]
+    assert "precision bf16" in card["trained"] and "seed 1" in card["trained"] and "x 2 process(es)" in card["trained"]
+    assert "precision bf16" in (reports / "old" / "fairness.html").read_text(encoding="utf-8")
+    assert not any("different settings" in w for w in fairness["warnings"])
+
+    with caplog.at_level("WARNING"):
+        assert main([*base, "--results", str(tmp_path / "results-new.jsonl"), "--release", "new",
+                     "--baseline", str(reports / "old")]) == 0
+    fairness = json.loads((reports / "new" / "fairness.json").read_text(encoding="utf-8"))
+    warned = [w for w in fairness["warnings"] if "different settings" in w]
+    assert len(warned) == 2 and all("precision bf16 vs fp32" in w for w in warned)
+    assert "were trained under different settings (precision bf16 vs fp32)" in caplog.text
