@@ -19,9 +19,9 @@ __version__ = "0.2.0"
 __all__ = ["AsrError", "Transcript", "load_audio", "load_model", "transcribe", "__version__"]
 
 _LAZY = {
-    "load_model": "asr.model_dir",
-    "transcribe": "asr.transcription",
-    "Transcript": "asr.transcription",
+    "load_model": "asr.models.model_dir",
+    "transcribe": "asr.decode.transcription",
+    "Transcript": "asr.decode.transcription",
 }
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Iterable
 
-from asr.tokens import SPECIALS, UNK, Vocabulary
+from asr.models.tokens import SPECIALS, UNK, Vocabulary
 from asr.text import normalize, tokenize
 
 UNITS = ("pinyin",)
@@ -52,7 +52,7 @@ def pinyin_units(text: str) -> list[str]:
 
 
 def build_unit_vocabulary(texts: Iterable[str], min_count: int = 1) -> Vocabulary:
-    """A :class:`~asr.tokens.Vocabulary` of the pinyin units of ``texts`` (``<blank>``, ``<unk>`` first)."""
+    """A :class:`~asr.models.tokens.Vocabulary` of the pinyin units of ``texts`` (``<blank>``, ``<unk>`` first)."""
     counts = Counter(unit for text in texts for unit in pinyin_units(text))
     kept = sorted(unit for unit, n in counts.items() if n >= min_count and unit not in SPECIALS)
     return Vocabulary([*SPECIALS, *kept])

@@ -7,7 +7,7 @@ Every method computes 80 log-mel energies per 25 ms frame every 10 ms (512-point
 thread (``torch.set_num_threads(1)`` and one BLAS/OpenMP thread, set before numpy loads), so
 "x real time" = audio seconds / compute seconds is per core. Methods:
 
-* ``asr``: :func:`asr.features.compute_features` (Kaldi fbank, blocked and in place);
+* ``asr``: :func:`asr.features.frontend.compute_features` (Kaldi fbank, blocked and in place);
 * ``torchaudio``: :func:`torchaudio.compliance.kaldi.fbank`, called directly;
 * ``kaldi_native_fbank``: ``OnlineFbank`` on the whole waveform, frames gathered into an array;
 * ``librosa``: ``librosa.feature.melspectrogram`` + log. Its filterbank (Slaney mel, Hann
@@ -60,7 +60,7 @@ def methods(n_mels: int = 80):
     import librosa
     import torchaudio.compliance.kaldi as kaldi
 
-    from asr.features import FeatureConfig, compute_features
+    from asr.features.frontend import FeatureConfig, compute_features
 
     config = FeatureConfig(num_mel_bins=n_mels)
     options = knf.FbankOptions()

@@ -1,6 +1,6 @@
 """Training throughput: audio seconds trained per wall second, for a training config.
 
-Runs ``asr.train.train`` for ``--steps`` optimizer steps on a feature (or plain) manifest,
+Runs ``asr.train.trainer.train`` for ``--steps`` optimizer steps on a feature (or plain) manifest,
 without a dev set, and reads the throughput the trainer logs (``log/train.csv``:
 ``audio_seconds_per_second`` per logging window). The first window (model build, first
 batches) is left out of the steady-state figure.
@@ -24,8 +24,8 @@ import torch
 
 from asr.config import to_dict
 from asr.io import write_json
-from asr.train import train
-from asr.train_config import load_train_config
+from asr.train.trainer import train
+from asr.train.config import load_train_config
 
 
 def measure(config_path: Path, manifest: Path, steps: int, device: str | None) -> dict:

@@ -8,7 +8,7 @@
 Ours: :func:`asr.transcribe` (fbank + CMVN, the network, greedy CTC, forced alignment for
 timestamps: everything ``asr transcribe`` does after reading the file) on the same 30 s of
 speech-like audio, with each backend: ``pytorch`` (:func:`asr.load_model`), ``onnx`` (float32) and
-``onnx-int8`` (:func:`asr.onnx_backend.load_backend` after :func:`asr.export.export_onnx`).
+``onnx-int8`` (:func:`asr.decode.onnx_runtime.load_backend` after :func:`asr.decode.export.export_onnx`).
 The model is ``--model``, else one of the default configuration (the ``model:`` section of
 ``recipes/dialect/conf/train.yaml`` if present, else ``asr.models.ModelConfig()``; features from
 ``recipes/dialect/conf/features.yaml``) with random weights, a 3,000-character vocabulary and
@@ -59,7 +59,7 @@ TARGET_RTF = 0.01
 VOCAB_SIZE = 3000
 TRAIN_CONFIG = Path("recipes/dialect/conf/train.yaml")
 FEATURE_CONFIG = Path("recipes/dialect/conf/features.yaml")
-BACKENDS = ("pytorch", "onnx", "onnx-int8")  # asr.onnx_backend.BACKENDS
+BACKENDS = ("pytorch", "onnx", "onnx-int8")  # asr.decode.onnx_runtime.BACKENDS
 
 
 # ----------------------------------------------------------------------------- our models
@@ -68,7 +68,7 @@ BACKENDS = ("pytorch", "onnx", "onnx-int8")  # asr.onnx_backend.BACKENDS
 def default_configs():
     """The recipe's model and feature configs (or the library defaults) and where they came from."""
     from asr.config import from_dict, load_config, load_yaml
-    from asr.features import FeatureConfig
+    from asr.features.frontend import FeatureConfig
     from asr.models import ModelConfig
 
     if TRAIN_CONFIG.is_file() and "model" in (load_yaml(TRAIN_CONFIG) or {}):
@@ -81,10 +81,10 @@ def default_configs():
 
 def random_model(directory: Path, audio: np.ndarray) -> str:
     """Save a default-configuration model with random weights to ``directory``; returns its description."""
-    from asr.features import Cmvn, CmvnStats, compute_features
-    from asr.model_dir import data_summary_from_manifest, save_model
+    from asr.features.frontend import Cmvn, CmvnStats, compute_features
+    from asr.models.model_dir import data_summary_from_manifest, save_model
     from asr.models import build_model
-    from asr.tokens import Vocabulary
+    from asr.models.tokens import Vocabulary
 
     config, features, source = default_configs()
     torch.manual_seed(0)
@@ -161,7 +161,7 @@ def timed(fn, repeats: int, times: list[float]) -> None:
 def bench(directory: Path, audio: np.ndarray, threads: int, repeats: int, peer_repeats: int) -> dict:
     """``{name: (times, parameters)}`` for our backends and the peers, interleaved round-robin."""
     import asr
-    from asr.onnx_backend import load_backend
+    from asr.decode.onnx_runtime import load_backend
 
     torch.set_num_threads(threads)
     runs = {}
@@ -183,9 +183,9 @@ def bench(directory: Path, audio: np.ndarray, threads: int, repeats: int, peer_r
 
 def manifest_cer(directory: Path, manifest_path: str, threads: int) -> dict[str, dict]:
     """Pooled CER and decoding RTF of each backend on ``manifest_path`` (greedy CTC, as ``asr decode``)."""
-    from asr.decode import DecodeConfig, decode_utterances, row_counts
-    from asr.manifest import Manifest
-    from asr.onnx_backend import load_backend
+    from asr.decode.batch import DecodeConfig, decode_utterances, row_counts
+    from asr.manifest.records import Manifest
+    from asr.decode.onnx_runtime import load_backend
     from asr.score import pooled
 
     torch.set_num_threads(threads)
@@ -213,7 +213,7 @@ def row(name: str, backend: str, threads: int, times: list[float], seconds: floa
 
 
 def run(args) -> dict:
-    from asr.export import export_onnx
+    from asr.decode.export import export_onnx
 
     audio = speech_like(args.seconds)
     load_before = os.getloadavg()

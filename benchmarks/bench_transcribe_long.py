@@ -50,10 +50,10 @@ def default_model(directory: Path) -> Path:
     """A default-sized Conformer with random weights, saved as a model directory."""
     import torch
 
-    from asr.features import FeatureConfig
-    from asr.model_dir import data_summary_from_manifest, save_model
+    from asr.features.frontend import FeatureConfig
+    from asr.models.model_dir import data_summary_from_manifest, save_model
     from asr.models import ModelConfig, build_model
-    from asr.tokens import Vocabulary
+    from asr.models.tokens import Vocabulary
 
     torch.manual_seed(0)
     # ~3,000 characters, a realistic Chinese vocabulary size

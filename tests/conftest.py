@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asr.manifest import Utterance, write_manifest
+from asr.manifest.records import Utterance, write_manifest
 
 
 def write_tone(path: Path, seconds: float = 0.5, rate: int = 16000, channels: int = 1, freq: float = 440.0) -> Path:

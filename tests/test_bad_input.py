@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from asr.cli import EXIT_INTERRUPTED, main
-from asr.manifest import Utterance, write_manifest
+from asr.manifest.records import Utterance, write_manifest
 from conftest import write_tone
 
 RATE = 16000
@@ -908,7 +908,7 @@ def test_merge_interrupted_mid_write_leaves_no_output(asr, tmp_path, model_dir, 
 
 
 def test_features_interrupted_mid_split_write_no_feature_manifest(asr, tmp_path, model_dir, monkeypatch):
-    import asr.feature_store as store
+    import asr.features.store as store
 
     argv = interrupt_argv("features", tmp_path, model_dir) + ["--shard-size", 1]
     real, calls = store.compute_features, []

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from asr.augment import SpecAugment, SpecAugmentConfig, choose_speed, speed_perturb
-from asr.data import SpeechDataset, collate
-from asr.manifest import Utterance
+from asr.train.augment import SpecAugment, SpecAugmentConfig, choose_speed, speed_perturb
+from asr.train.dataset import SpeechDataset, collate
+from asr.manifest.records import Utterance
 
 RATE = 16000
 

@@ -7,10 +7,10 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from asr.data import KeyedBatches, group_values
+from asr.train.dataset import KeyedBatches, group_values
 from asr.errors import AsrError
-from asr.manifest import Utterance
-from asr.sampler import BucketingSampler, balance_weights, group_shares, pack_batches
+from asr.manifest.records import Utterance
+from asr.train.sampler import BucketingSampler, balance_weights, group_shares, pack_batches
 
 
 def _lengths(n: int = 200, seed: int = 0) -> np.ndarray:
@@ -150,9 +150,9 @@ def test_several_manifests_read_as_one_set_with_unique_ids(tmp_path):
     """The shards of `asr manifest shard` train as one set; ids must be unique across them."""
     import pytest
 
-    from asr.data import read_utterances
+    from asr.train.dataset import read_utterances
     from asr.errors import AsrError
-    from asr.manifest import Utterance, write_manifest
+    from asr.manifest.records import Utterance, write_manifest
 
     def utt(uid):
         return Utterance(uid, f"audio/{uid}.wav", 1.0, 16000, "打开空调", "s1")

@@ -5,10 +5,11 @@ import json
 import pytest
 
 from asr.cli import main
-from asr.decode import RESULT_FIELDS, DecodeConfig, batches, decode_manifests, result_row, results_stem, summary
+from asr.results import RESULT_FIELDS
+from asr.decode.batch import DecodeConfig, batches, decode_manifests, result_row, results_stem, summary
 from asr.errors import AsrError
-from asr.lm import sentence_tokens, train_lm
-from asr.manifest import Utterance, read_manifest
+from asr.decode.lm import sentence_tokens, train_lm
+from asr.manifest.records import Utterance, read_manifest
 from tiny_model import TEXTS, make_tiny_model
 
 

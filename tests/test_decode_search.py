@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from asr.lm import sentence_tokens, train_lm
-from asr.search import SearchOptions, align, beam_search, greedy_search, search
+from asr.decode.lm import sentence_tokens, train_lm
+from asr.decode.search import SearchOptions, align, beam_search, greedy_search, search
 
 BLANK = 0
 TOKENS = ("<blank>", "<unk>", "打", "开", "关")

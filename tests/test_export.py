@@ -10,12 +10,12 @@ import torch
 from asr.cli import main
 from asr.config import from_dict
 from asr.errors import AsrError
-from asr.export import PARITY_TOLERANCE, export_onnx, max_valid_diff
-from asr.features import Cmvn, FeatureConfig
-from asr.model_dir import load_model, save_model
+from asr.decode.export import PARITY_TOLERANCE, export_onnx, max_valid_diff
+from asr.features.frontend import Cmvn, FeatureConfig
+from asr.models.model_dir import load_model, save_model
 from asr.models import ModelConfig, build_model
-from asr.onnx_backend import OnnxModel, load_backend, load_onnx_model
-from asr.tokens import Vocabulary
+from asr.decode.onnx_runtime import OnnxModel, load_backend, load_onnx_model
+from asr.models.tokens import Vocabulary
 
 SIZES = {"d_model": 32, "num_layers": 2, "num_heads": 4, "ffn_dim": 64, "subsampling_channels": 8}
 CONFIGS = {
@@ -138,7 +138,7 @@ def test_stale_or_missing_export_is_refused(tmp_path):
 def test_untraceable_forward_is_refused_without_writing(tmp_path, monkeypatch):
     # Traced as it is, the PyTorch Conformer freezes its batch size into the graph
     # (torch.nn.MultiheadAttention's reshapes): the check on another batch must catch it.
-    monkeypatch.setattr("asr.export.TRACEABLE", ())
+    monkeypatch.setattr("asr.decode.export.TRACEABLE", ())
     directory = save_random_model(tmp_path / "model")
     with pytest.raises(AsrError, match=r"^encoder 'conformer' cannot be exported to ONNX: .*batch of another size"):
         export_onnx(directory)
@@ -164,7 +164,7 @@ def test_transcribe_and_decode_run_on_the_onnx_backend(exported, tmp_path, capsy
     import soundfile as sf
 
     from asr.cli import main
-    from asr.manifest import Utterance, write_manifest
+    from asr.manifest.records import Utterance, write_manifest
 
     _, directory, _ = exported
     audio = tmp_path / "a.wav"

@@ -13,14 +13,14 @@ import pytest
 import torch
 
 from asr.config import from_dict
-from asr.export import export_onnx
-from asr.features import Cmvn, CmvnStats, FeatureConfig
-from asr.model_dir import data_summary_from_manifest, load_model, save_model
+from asr.decode.export import export_onnx
+from asr.features.frontend import Cmvn, CmvnStats, FeatureConfig
+from asr.models.model_dir import data_summary_from_manifest, load_model, save_model
 from asr.models import ModelConfig, build_model
-from asr.onnx_backend import load_onnx_model
+from asr.decode.onnx_runtime import load_onnx_model
 from asr.score import pooled, score_pair
-from asr.search import greedy_search
-from asr.tokens import Vocabulary
+from asr.decode.search import greedy_search
+from asr.models.tokens import Vocabulary
 
 RATE = 16000
 CHARS = "一二三四五"

@@ -9,7 +9,7 @@ import torchaudio.compliance.kaldi as kaldi
 
 from asr.config import from_dict, load_config
 from asr.errors import AsrError
-from asr.features import (
+from asr.features.frontend import (
     Cmvn,
     CmvnStats,
     FeatureConfig,

@@ -7,10 +7,10 @@ import torch
 
 from asr.config import from_dict
 from asr.errors import AsrError
-from asr.finetune import extend_vocabulary, is_model_dir, load_initial_weights
-from asr.model_dir import load_model
+from asr.train.finetune import extend_vocabulary, is_model_dir, load_initial_weights
+from asr.models.model_dir import load_model
 from asr.models import ModelConfig, build_model
-from asr.tokens import Vocabulary
+from asr.models.tokens import Vocabulary
 from tests.tiny_model import TINY_CONFORMER, make_tiny_model
 
 

@@ -7,8 +7,8 @@ import pytest
 
 from asr.cli import main
 from asr.errors import AsrError
-from asr.lm import EOS, UNK, load_lm, sentence_tokens, train_lm
-from asr.manifest import Utterance, write_manifest
+from asr.decode.lm import EOS, UNK, load_lm, sentence_tokens, train_lm
+from asr.manifest.records import Utterance, write_manifest
 
 TEXTS = ["打开空调", "打开车窗", "关闭空调", "导航到 GPS 点", "打开 GPS", "空调打开"]
 SENTENCES = [sentence_tokens(t) for t in TEXTS]

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from asr.errors import AsrError
-from asr.manifest import Manifest, Utterance, find_manifests, load_dataframe, read_manifest, write_manifest
+from asr.manifest.records import Manifest, Utterance, find_manifests, load_dataframe, read_manifest, write_manifest
 
 
 def test_roundtrip_keeps_every_field(tmp_path):

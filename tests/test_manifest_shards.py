@@ -1,4 +1,4 @@
-"""asr.manifest_shards and `asr manifest merge|shard`: equal-hours shards, rebased audio, unique ids."""
+"""asr.manifest.shards and `asr manifest merge|shard`: equal-hours shards, rebased audio, unique ids."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 
 from asr.cli import main
 from asr.errors import AsrError
-from asr.manifest import Manifest, Utterance, read_manifest, write_manifest
-from asr.manifest_shards import merge_manifests, shard_manifests, shard_paths
+from asr.manifest.records import Manifest, Utterance, read_manifest, write_manifest
+from asr.manifest.shards import merge_manifests, shard_manifests, shard_paths
 
 
 def _manifest(path, ids_durations, audio_dir="audio"):

@@ -9,11 +9,11 @@ from safetensors import safe_open
 import asr
 from asr.config import from_dict
 from asr.errors import AsrError
-from asr.features import Cmvn, FeatureConfig, compute_features
-from asr.manifest import Utterance
-from asr.model_dir import data_summary_from_manifest, load_model, save_model
+from asr.features.frontend import Cmvn, FeatureConfig, compute_features
+from asr.manifest.records import Utterance
+from asr.models.model_dir import data_summary_from_manifest, load_model, save_model
 from asr.models import ModelConfig, build_model
-from asr.tokens import Vocabulary
+from asr.models.tokens import Vocabulary
 
 TINY = {"encoder": "conformer", "conformer": {"d_model": 32, "num_layers": 1, "num_heads": 2, "ffn_dim": 64,
                                               "conv_kernel": 7, "subsampling_channels": 8}}

@@ -1,7 +1,7 @@
 import pytest
 
 from asr.errors import AsrError
-from asr.tokens import BLANK, UNK, Vocabulary, join_tokens
+from asr.models.tokens import BLANK, UNK, Vocabulary, join_tokens
 
 
 def test_build_is_deterministic_with_specials_first():

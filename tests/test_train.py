@@ -24,9 +24,9 @@ import yaml
 from safetensors.torch import load_file
 
 from asr.errors import AsrError
-from asr.manifest import Utterance, write_manifest
-from asr.train import KILL_ENV, train
-from asr.train_config import load_train_config
+from asr.manifest.records import Utterance, write_manifest
+from asr.train.trainer import KILL_ENV, train
+from asr.train.config import load_train_config
 
 CHARS = "一二三四五六七八"
 RATE = 16000
@@ -70,8 +70,8 @@ def _write_corpus(root: Path, n_train: int = 40, n_dev: int = 8) -> None:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    from asr.feature_store import extract_features
-    from asr.features import FeatureConfig
+    from asr.features.store import extract_features
+    from asr.features.frontend import FeatureConfig
 
     root = tmp_path_factory.mktemp("tones")
     _write_corpus(root)
@@ -127,7 +127,7 @@ def learned(corpus, tmp_path_factory):
 
 def test_training_learns_the_corpus_and_writes_a_loadable_model(corpus, learned):
     import asr
-    from asr.search import greedy_search
+    from asr.decode.search import greedy_search
 
     config, tmp_path, result = learned
     assert result.steps == 30 * 6  # 40 utterances in 6 batches of <= 600 padded frames, 30 epochs
@@ -176,7 +176,7 @@ def test_model_directory_records_the_resolved_precision_and_stack(learned):
     ("auto", "cpu", "fp32"), ("fp32", "cpu", "fp32"), ("bf16", "cpu", "bf16"),
 ])
 def test_precision_resolves_to_fp32_or_bf16_never_auto(asked, device, expected):
-    from asr.train import resolve_precision
+    from asr.train.trainer import resolve_precision
 
     assert resolve_precision(asked, torch.device(device)) == expected
 
@@ -272,7 +272,7 @@ def test_two_gloo_processes_train_on_disjoint_shards_and_agree(corpus, tmp_path)
     run = _run(_args(corpus, config, tmp_path / "ddp"), launcher=launcher)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "rank 0 of 2 on cpu (gloo)" in run.stderr
-    assert run.stderr.count("INFO asr.train: vocabulary:") == 1  # rank 1 logs warnings and errors only
+    assert run.stderr.count("INFO asr.train.trainer: vocabulary:") == 1  # rank 1 logs warnings and errors only
     result = json.loads((tmp_path / "ddp/result.json").read_text())
     assert result["world_size"] == 2
     digests = result["rank_weight_digests"]
@@ -341,10 +341,10 @@ def test_intermediate_ctc_config_is_checked(tmp_path, changes, message):
 
 def test_intermediate_ctc_only_where_masks_the_other_utterances(corpus, tmp_path):
     """only_where {dialect: wu}: the 10 wu utterances carry pinyin targets, the others none."""
-    from asr.data import collate
-    from asr.data import matches
-    from asr.train import Trainer
-    from asr.train_loop import Distributed
+    from asr.train.dataset import collate
+    from asr.train.dataset import matches
+    from asr.train.trainer import Trainer
+    from asr.train.loop import Distributed
 
     config = load_train_config(_config(tmp_path, max_steps=6,
                                        intermediate_ctc={"units": "pinyin", "only_where": {"dialect": "wu"}}))

@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from asr.checkpoint import (
+from asr.train.checkpoint import (
     average_state_dicts,
     capture_rng,
     list_checkpoints,
@@ -22,7 +22,7 @@ from asr.checkpoint import (
     step_path,
 )
 from asr.errors import AsrError
-from asr.train_config import ScheduleConfig, TrainConfig, load_train_config, lr_factor
+from asr.train.config import ScheduleConfig, TrainConfig, load_train_config, lr_factor
 
 
 def _trained(steps: int = 3):

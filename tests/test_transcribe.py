@@ -11,7 +11,7 @@ import soundfile as sf
 import asr
 from asr.cli import main
 from asr.errors import AsrError
-from asr.transcription import Transcript, chunk_array, chunk_file, format_transcript, srt_time, transcribe
+from asr.decode.transcription import Transcript, chunk_array, chunk_file, format_transcript, srt_time, transcribe
 from conftest import write_tone
 from tiny_model import EnergyModel, make_tiny_model
 
@@ -137,7 +137,7 @@ def test_chunks_are_cut_at_the_quietest_point(tmp_path):
 
 
 def test_formats():
-    from asr.transcription import Segment, Token
+    from asr.decode.transcription import Segment, Token
 
     tokens = (Token("打", 1.0, 1.2, 0.9), Token("开", 1.3, 1.5, 0.7))
     t = Transcript("打开", (Segment("打开", 1.0, 1.5, 0.8, tokens),), 3725.5, 0.8, "a.wav")

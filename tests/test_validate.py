@@ -3,7 +3,7 @@ import json
 import pytest
 
 from asr.errors import AsrError
-from asr.validate import manifest_stats, validate_manifest
+from asr.manifest.validate import manifest_stats, validate_manifest
 from conftest import write_tone
 
 

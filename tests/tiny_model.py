@@ -16,10 +16,10 @@ TINY_CONFORMER = {"d_model": 32, "num_layers": 1, "num_heads": 2, "ffn_dim": 64,
 def make_tiny_model(directory: Path, seed: int = 0) -> Path:
     """Save a one-layer random Conformer CTC model with a vocabulary of :data:`TEXTS`."""
     from asr.config import from_dict
-    from asr.features import FeatureConfig
-    from asr.model_dir import data_summary_from_manifest, save_model
+    from asr.features.frontend import FeatureConfig
+    from asr.models.model_dir import data_summary_from_manifest, save_model
     from asr.models import ModelConfig, build_model
-    from asr.tokens import Vocabulary
+    from asr.models.tokens import Vocabulary
 
     torch.manual_seed(seed)
     vocab = Vocabulary.build(TEXTS)
@@ -33,12 +33,12 @@ def make_tiny_model(directory: Path, seed: int = 0) -> Path:
 
 
 class EnergyModel:
-    """A stand-in for :class:`asr.model_dir.AsrModel` with known output: every 40 ms frame whose
+    """A stand-in for :class:`asr.models.model_dir.AsrModel` with known output: every 40 ms frame whose
     mean square exceeds ``threshold`` emits "打" with
     posterior 0.9, every quiet frame the blank. Bursts of sound become one token each."""
 
     def __init__(self, threshold: float = 1e-3):
-        from asr.tokens import Vocabulary
+        from asr.models.tokens import Vocabulary
 
         self.vocab = Vocabulary.build(TEXTS)
         self.sample_rate = 16000

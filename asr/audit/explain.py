@@ -64,7 +64,7 @@ from asr.errors import AsrError
 from asr.score import alignment, units
 from asr.text import NORMALIZATION, NORMALIZATION_T2S
 
-#: The group label of rows whose attribute is missing: ``asr.model_dir.UNKNOWN``, so that
+#: The group label of rows whose attribute is missing: ``asr.models.model_dir.UNKNOWN``, so that
 #: they join the training data summary's own count of missing values.
 MISSING = "unknown"
 #: The gap symbol in aligned strings.
@@ -176,7 +176,7 @@ def training_composition(df, by: str, data_summary: dict | None) -> list[dict]:
 def _training_groups(summary: dict | None, by: str) -> dict[str, dict]:
     """``{group: {train_hours, train_utterances, train_speakers}}`` from a data summary.
 
-    The schema is :func:`asr.model_dir.data_summary_from_manifest`'s: ``{"total": {...},
+    The schema is :func:`asr.models.model_dir.data_summary_from_manifest`'s: ``{"total": {...},
     "by": {field: {value: {"hours", "utterances", "speakers"}}}}``, missing values
     counted as ``"unknown"`` (= :data:`MISSING`). No summary, or none for ``by``: ``{}``.
     """

@@ -50,7 +50,7 @@ from asr.audit.report import render_report
 from asr.audit.results import (
     MISSING, check_attributes, default_attributes, group_labels, normalization_of, read_meta, read_results,
 )
-from asr.manifest import METADATA_FIELDS
+from asr.manifest.records import METADATA_FIELDS
 from asr.config import to_dict
 from asr.errors import AsrError
 from asr.io import atomic_write, open_text, write_json

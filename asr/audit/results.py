@@ -1,11 +1,6 @@
 """Results files (``asr decode``'s ``results-*.jsonl``) read into one validated DataFrame.
 
-A results file has one JSON object per utterance::
-
-    {"id", "ref", "hyp", "sub", "del", "ins", "ref_len", "unit", "confidence",
-     "speaker", "duration", <metadata fields: dialect, gender, age_band, condition, snr_db, ...>,
-     <manifest extras, flattened: text_id, ...>}
-
+A results file has one JSON object per utterance, as :mod:`asr.results` specifies,
 and a ``results-*.meta.json`` beside it (``normalization``, ``model``, ...). Rows
 without edit counts are scored here from ``ref`` and ``hyp`` (:func:`asr.score.score_pair`).
 Attribute columns become categoricals of string labels, a missing value the group
@@ -24,7 +19,9 @@ import pandas as pd
 
 from asr.errors import AsrError
 from asr.io import open_text
-from asr.manifest import METADATA_FIELDS
+from asr.manifest.records import METADATA_FIELDS
+from asr.results import COUNT_FIELDS, NON_ATTRIBUTES
+from asr.score import score_pair
 from asr.text import NORMALIZATION, NORMALIZATION_T2S
 
 try:  # optional speed-up; the standard library gives the same result
@@ -34,12 +31,8 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 #: The group label of rows whose attribute value is missing.
 MISSING = "(missing)"
-COUNT_COLUMNS = ("sub", "del", "ins", "ref_len")
-#: Columns that are never grouping attributes.
-NON_ATTRIBUTES = frozenset(
-    {"id", "ref", "hyp", "text", "unit", "normalization", "confidence", "speaker", "duration", "audio",
-     "start", "sample_rate", "snr_db", "text_id", *COUNT_COLUMNS}
-)
+#: The edit-count columns (:data:`asr.results.COUNT_FIELDS`).
+COUNT_COLUMNS = COUNT_FIELDS
 #: Most distinct values a column may have to be taken as an attribute by default.
 MAX_DEFAULT_GROUPS = 100
 _CATEGORICAL = frozenset({"speaker", "unit", "normalization", "text_id", *METADATA_FIELDS}) - {"snr_db"}
@@ -229,8 +222,6 @@ def _validate(df: pd.DataFrame, path: Path) -> pd.DataFrame:
 
 
 def _score_missing(df: pd.DataFrame, rows: np.ndarray, path: Path) -> None:
-    from asr.score import score_pair
-
     if "ref" not in df or "hyp" not in df:
         i = int(np.flatnonzero(rows)[0])
         raise AsrError(f"{path}: utterance {df['id'].iat[i]}: no edit counts (sub, del, ins, ref_len) and no ref/hyp to score")

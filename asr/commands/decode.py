@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model directory (from `asr train`)")
     parser.add_argument("--manifests", nargs="+", required=True, help="manifests to decode (.jsonl[.gz])")
     parser.add_argument("--output-dir", required=True, help="directory for results-<stem>.jsonl and .meta.json")
-    parser.add_argument("--config", default=None, help="decoding config YAML (keys of asr.decode.DecodeConfig)")
+    parser.add_argument("--config", default=None, help="decoding config YAML (keys of asr.decode.batch.DecodeConfig)")
     parser.add_argument("--beam-size", type=int, default=None, help="beam width (1: greedy; default from config, 1)")
     parser.add_argument("--lm", default=None, help="n-gram LM file from `asr lm` (JSON or ARPA)")
     parser.add_argument("--lm-weight", type=float, default=None, help="LM weight in shallow fusion (default 0.3)")
@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from asr.config import load_config
-    from asr.decode import DecodeConfig, decode_manifests
+    from asr.decode.batch import DecodeConfig, decode_manifests
 
     overrides = {
         "beam_size": args.beam_size,

@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from asr.export import export_onnx
+    from asr.decode.export import export_onnx
 
     options = {"opset": args.opset} if args.opset is not None else {}
     result = export_onnx(args.model, int8=args.int8, **options)

@@ -22,14 +22,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="split whose features give the global CMVN statistics (e.g. train)")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--shard-size", type=int, default=None,
-                        help="utterances per shard (default: asr.feature_store.DEFAULT_SHARD_SIZE, 500)")
+                        help="utterances per shard (default: asr.features.store.DEFAULT_SHARD_SIZE, 500)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
     from asr.config import load_config
-    from asr.feature_store import DEFAULT_SHARD_SIZE, extract_features, split_name
-    from asr.features import FeatureConfig
+    from asr.features.store import DEFAULT_SHARD_SIZE, extract_features, split_name
+    from asr.features.frontend import FeatureConfig
 
     config = load_config(FeatureConfig, args.config)
     splits = [split_name(m) for m in args.manifests]

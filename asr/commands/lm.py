@@ -23,8 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from asr.lm import sentence_tokens, train_lm_from_manifests
-    from asr.manifest import Manifest
+    from asr.decode.lm import sentence_tokens, train_lm_from_manifests
+    from asr.manifest.records import Manifest
 
     lm = train_lm_from_manifests(args.manifests, order=args.order, smoothing=args.smoothing)
     path = lm.save(args.output)

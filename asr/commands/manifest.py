@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _validate(paths: list[str], check_audio: bool) -> int:
-    from asr.validate import validate_manifest
+    from asr.manifest.validate import validate_manifest
 
     failed = 0
     for path in paths:
@@ -63,7 +63,7 @@ def _validate(paths: list[str], check_audio: bool) -> int:
 
 
 def _stats(paths: list[str], by: list[str] | None) -> int:
-    from asr.validate import manifest_stats
+    from asr.manifest.validate import manifest_stats
 
     for path in paths:
         table = manifest_stats(path, by)
@@ -73,7 +73,7 @@ def _stats(paths: list[str], by: list[str] | None) -> int:
 
 
 def _merge_or_shard(args: argparse.Namespace) -> int:
-    from asr.manifest_shards import merge_manifests, shard_manifests
+    from asr.manifest.shards import merge_manifests, shard_manifests
 
     if args.action == "merge":
         written = [merge_manifests(args.manifests, args.output)]

@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from asr.train import train
+    from asr.train.trainer import train
 
     result = train(
         args.config, args.train_manifest, args.dev_manifest, args.exp_dir, resume=args.resume, init=args.init,

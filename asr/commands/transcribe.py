@@ -57,13 +57,13 @@ def resolve_model_dir(model: str | None) -> Path:
 def run(args: argparse.Namespace) -> int:
     from asr.errors import AsrError
     from asr.io import atomic_write
-    from asr.onnx_backend import load_backend
-    from asr.transcription import TSV_HEADER, format_transcript, transcribe
+    from asr.decode.onnx_runtime import load_backend
+    from asr.decode.transcription import TSV_HEADER, format_transcript, transcribe
 
     model = load_backend(resolve_model_dir(args.model), args.backend, args.device, args.threads)
     lm = None
     if args.lm:
-        from asr.lm import load_lm
+        from asr.decode.lm import load_lm
 
         lm = load_lm(args.lm)
     failed = 0

@@ -30,7 +30,7 @@ from typing import Any
 
 from asr.audio import audio_info
 from asr.errors import AsrError
-from asr.manifest import Utterance, write_manifest
+from asr.manifest.records import Utterance, write_manifest
 from asr.text import normalize
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class Source:
 
     ``audio`` is an absolute path; ``start`` and ``end`` are seconds within it
     (``end=None``: to the end of the file). ``fields`` holds first-class manifest
-    metadata (:data:`asr.manifest.METADATA_FIELDS`), ``extra`` everything else.
+    metadata (:data:`asr.manifest.records.METADATA_FIELDS`), ``extra`` everything else.
     ``where`` names the line it came from, for error messages.
     """
 

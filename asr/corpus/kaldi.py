@@ -51,7 +51,7 @@ from asr.corpus.common import (
     write_splits,
 )
 from asr.errors import AsrError
-from asr.manifest import METADATA_FIELDS, Manifest, Utterance
+from asr.manifest.records import METADATA_FIELDS, Manifest, Utterance
 
 NAME = "kaldi"
 HELP = "import a Kaldi data dir (wav.scp, text, utt2spk, [segments], utt2*/spk2*) or a directory of them"

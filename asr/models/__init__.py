@@ -7,8 +7,8 @@
 =============  ==========  ===========================================================
 encoder        input_kind  what
 =============  ==========  ===========================================================
-conformer      features    Conv2d subsampling x4 + ``torchaudio.models.Conformer``
-transformer    features    Conv2d subsampling x4 + ``torch.nn.TransformerEncoder``
+conformer      features    conv subsampling x4 + ``torchaudio.models.Conformer``
+transformer    features    conv subsampling x4 + ``torch.nn.TransformerEncoder``
 wav2vec2       waveform    any wav2vec2-family ``transformers`` encoder (wav2vec2,
                            XLS-R, HuBERT, WavLM, data2vec-audio) + new CTC head
 whisper        waveform    ``transformers`` Whisper encoder on variable-length log-mel
@@ -18,6 +18,7 @@ whisper        waveform    ``transformers`` Whisper encoder on variable-length l
 
 from __future__ import annotations
 
+import importlib
 from typing import Callable
 
 from asr.errors import AsrError
@@ -45,41 +46,42 @@ __all__ = [
     "TransformerConfig",
     "build_model",
     "conv2d_subsampling_lengths",
+    "encoder_class",
+    "input_kind",
     "padding_mask",
 ]
 
 
-def _conformer(config: ModelConfig, vocab_size: int, input_dim: int | None, hf_config: dict | None) -> CtcModel:
-    from asr.models.conformer import ConformerCtc
+def _encoder_class(module: str, name: str) -> Callable[[], type[CtcModel]]:
+    """A loader of an encoder class. The import waits until the encoder is used: the pretrained
+    encoders import ``transformers`` (seconds), which a conformer run never needs."""
 
-    return ConformerCtc(config.conformer, vocab_size, _need_dim(input_dim, "conformer"))
+    def load() -> type[CtcModel]:
+        return getattr(importlib.import_module(module), name)
 
-
-def _transformer(config: ModelConfig, vocab_size: int, input_dim: int | None, hf_config: dict | None) -> CtcModel:
-    from asr.models.transformer import TransformerCtc
-
-    return TransformerCtc(config.transformer, vocab_size, _need_dim(input_dim, "transformer"))
+    return load
 
 
-def _wav2vec2(config: ModelConfig, vocab_size: int, input_dim: int | None, hf_config: dict | None) -> CtcModel:
-    from asr.models.wav2vec2 import Wav2Vec2Ctc
-
-    return Wav2Vec2Ctc(config.wav2vec2, vocab_size, hf_config=hf_config)
-
-
-def _whisper(config: ModelConfig, vocab_size: int, input_dim: int | None, hf_config: dict | None) -> CtcModel:
-    from asr.models.whisper import WhisperCtc
-
-    return WhisperCtc(config.whisper, vocab_size, hf_config=hf_config)
-
-
-#: The registry: encoder name -> builder.
-ENCODERS: dict[str, Callable[[ModelConfig, int, int | None, dict | None], CtcModel]] = {
-    "conformer": _conformer,
-    "transformer": _transformer,
-    "wav2vec2": _wav2vec2,
-    "whisper": _whisper,
+#: The registry: encoder name -> its class (loaded on first use). The class is the one source of
+#: what the encoder reads (:attr:`CtcModel.input_kind`) and how it is built (``from_config``).
+ENCODERS: dict[str, Callable[[], type[CtcModel]]] = {
+    "conformer": _encoder_class("asr.models.conformer", "ConformerCtc"),
+    "transformer": _encoder_class("asr.models.transformer", "TransformerCtc"),
+    "wav2vec2": _encoder_class("asr.models.wav2vec2", "Wav2Vec2Ctc"),
+    "whisper": _encoder_class("asr.models.whisper", "WhisperCtc"),
 }
+
+
+def encoder_class(encoder: str) -> type[CtcModel]:
+    """The :class:`CtcModel` subclass registered as ``encoder``; an unknown name is an :class:`AsrError`."""
+    if encoder not in ENCODERS:
+        raise AsrError(f"unknown encoder {encoder!r} (expected one of: {', '.join(ENCODERS)})")
+    return ENCODERS[encoder]()
+
+
+def input_kind(encoder: str) -> InputKind:
+    """What ``encoder`` reads: ``"features"`` (fbank/MFCC) or ``"waveform"`` (16 kHz samples)."""
+    return encoder_class(encoder).input_kind
 
 
 def build_model(
@@ -92,14 +94,7 @@ def build_model(
     config (from a model directory's ``hf_config.json``); when given, a pretrained
     encoder is rebuilt from it with random weights, without reading ``init``.
     """
-    if config.encoder not in ENCODERS:
-        raise AsrError(f"unknown encoder {config.encoder!r} (expected one of: {', '.join(ENCODERS)})")
+    cls = encoder_class(config.encoder)
     if vocab_size < 2:
         raise AsrError(f"vocabulary of {vocab_size} token(s) is too small for CTC (need <blank> and more)")
-    return ENCODERS[config.encoder](config, vocab_size, input_dim, hf_config)
-
-
-def _need_dim(input_dim: int | None, name: str) -> int:
-    if not input_dim:
-        raise AsrError(f"encoder {name!r} reads features: input_dim (the feature dimension) is required")
-    return int(input_dim)
+    return cls.from_config(config, vocab_size, input_dim, hf_config)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import nn
+
+from asr.errors import AsrError
+
+if TYPE_CHECKING:  # the config module imports nothing of ours; this keeps base.py import-light
+    from asr.models.config import ModelConfig
 
 InputKind = Literal["features", "waveform"]
 
@@ -36,6 +41,19 @@ class CtcModel(nn.Module):
         super().__init__()
         self.vocab_size = vocab_size
         self.input_dim = input_dim
+
+    @classmethod
+    def from_config(cls, config: "ModelConfig", vocab_size: int, input_dim: int | None,
+                    hf_config: dict | None = None) -> "CtcModel":
+        """Build from a model config: what :func:`asr.models.build_model` calls for this encoder."""
+        raise NotImplementedError
+
+    @staticmethod
+    def need_input_dim(input_dim: int | None, name: str) -> int:
+        """``input_dim`` as an int; a feature encoder without one is an :class:`AsrError`."""
+        if not input_dim:
+            raise AsrError(f"encoder {name!r} reads features: input_dim (the feature dimension) is required")
+        return int(input_dim)
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         """Output frames for inputs of ``lengths`` frames (or samples): ``(B,)`` int64."""

@@ -5,17 +5,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from asr.models.base import CtcHead, CtcModel, padding_mask
-from asr.models.config import TransformerConfig
-from asr.models.conformer import subsample
-from asr.models.subsampling import SUBSAMPLING_FACTOR, conv2d_subsampling_lengths, make_subsampling, with_positions
+from asr.models.base import CtcHead
+from asr.models.config import ModelConfig, TransformerConfig
+from asr.models.feature_encoder import FeatureEncoderCtc
+from asr.models.subsampling import make_subsampling
 
 
-class TransformerCtc(CtcModel):
+class TransformerCtc(FeatureEncoderCtc):
     """Features ``(B, T, input_dim)`` -> CTC log-probabilities ``(B, T', V)``, ``T' ~ T / 4``."""
 
-    input_kind = "features"
-    stride = SUBSAMPLING_FACTOR
+    positions = "sinusoidal"
 
     def __init__(self, config: TransformerConfig, vocab_size: int, input_dim: int):
         super().__init__(vocab_size, input_dim)
@@ -35,24 +34,16 @@ class TransformerCtc(CtcModel):
         )
         self.head = CtcHead(config.d_model, vocab_size, config.dropout)
 
-    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
-        return conv2d_subsampling_lengths(lengths)
+    @classmethod
+    def from_config(cls, config: ModelConfig, vocab_size: int, input_dim: int | None,
+                    hf_config: dict | None = None) -> "TransformerCtc":
+        return cls(config.transformer, vocab_size, cls.need_input_dim(input_dim, "transformer"))
 
     @property
     def num_layers(self) -> int:
         return len(self.encoder.layers)
 
-    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        log_probs, out_lengths, _ = self.forward_with_hidden(inputs, lengths, None)
-        return log_probs, out_lengths
-
-    def forward_with_hidden(
-        self, inputs: torch.Tensor, lengths: torch.Tensor, layer: int | None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """:meth:`forward` plus the output ``(B, T', d_model)`` of encoder layer ``layer`` (1-based; None: none)."""
-        x, out_lengths = subsample(self.subsampling, inputs, lengths)
-        x = self.input_dropout(with_positions(x))
-        mask = padding_mask(out_lengths.clamp(min=1), x.shape[1])
+    def run_layers(self, x: torch.Tensor, mask: torch.Tensor, layer: int | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         hidden = None
         for index, encoder_layer in enumerate(self.encoder.layers, 1):
             x = encoder_layer(x, src_key_padding_mask=mask)
@@ -60,4 +51,4 @@ class TransformerCtc(CtcModel):
                 hidden = x
         if self.encoder.norm is not None:
             x = self.encoder.norm(x)
-        return self.head(x), out_lengths, hidden
+        return x, hidden

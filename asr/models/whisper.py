@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from asr.errors import AsrError
 from asr.models.base import CtcHead, CtcModel, padding_mask
-from asr.models.config import PretrainedConfig
+from asr.models.config import ModelConfig, PretrainedConfig
 from asr.models.hf import Trainability, check_init_dir, config_from_dict, config_to_dict
 
 N_FFT = 400
@@ -82,6 +82,11 @@ class WhisperCtc(CtcModel):
             fixed=[self.encoder.embed_positions.weight],  # Whisper never trains its sinusoidal positions
         )
         self.head = CtcHead(hf.d_model, vocab_size, config.head_dropout)
+
+    @classmethod
+    def from_config(cls, config: ModelConfig, vocab_size: int, input_dim: int | None,
+                    hf_config: dict | None = None) -> "WhisperCtc":
+        return cls(config.whisper, vocab_size, hf_config=hf_config)
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         return whisper_output_lengths(lengths).long()

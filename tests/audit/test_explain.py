@@ -154,11 +154,11 @@ def test_training_composition_without_the_attribute(summary):
 
 
 def test_training_composition_joins_missing_values_of_the_model_directory_summary():
-    # asr.model_dir counts a training utterance without the field as UNKNOWN; read the
-    # constant from its source, because importing asr.model_dir imports torch (seconds).
+    # asr.models.model_dir counts a training utterance without the field as UNKNOWN; read the
+    # constant from its source, because importing asr.models.model_dir imports torch (seconds).
     import asr
 
-    tree = ast.parse((Path(asr.__file__).parent / "model_dir.py").read_text(encoding="utf-8"))
+    tree = ast.parse((Path(asr.__file__).parent / "models" / "model_dir.py").read_text(encoding="utf-8"))
     unknown = next(node.value.value for node in tree.body if isinstance(node, ast.Assign)
                    and [t.id for t in node.targets if isinstance(t, ast.Name)] == ["UNKNOWN"])
     assert unknown == MISSING

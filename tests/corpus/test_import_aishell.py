@@ -11,7 +11,7 @@ import pytest
 from asr.cli import main
 from asr.corpus.aishell import prepare_aishell
 from asr.errors import AsrError
-from asr.manifest import read_manifest
+from asr.manifest.records import read_manifest
 from conftest import write_tone
 
 SPEAKERS = {"train": ["S0002", "S0003"], "dev": ["S0724"], "test": ["S0764"]}

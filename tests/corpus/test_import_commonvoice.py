@@ -9,7 +9,7 @@ import pytest
 from asr.cli import main
 from asr.corpus.commonvoice import prepare_commonvoice
 from asr.errors import AsrError
-from asr.manifest import read_manifest
+from asr.manifest.records import read_manifest
 from conftest import write_tone
 
 # The header of recent releases (v17+); zh-TW below uses an older one without variant/accents.

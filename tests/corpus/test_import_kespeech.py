@@ -9,7 +9,7 @@ import pytest
 from asr.cli import main
 from asr.corpus.kespeech import prepare_kespeech
 from asr.errors import AsrError
-from asr.manifest import read_manifest
+from asr.manifest.records import read_manifest
 from conftest import write_tone
 
 

@@ -15,8 +15,8 @@ from asr.corpus.synthetic import build_tiny_corpus, prepare_synthetic
 from asr.corpus.synthetic.config import CorpusConfig, load_corpus_config
 from asr.corpus.synthetic.compose import plan_corpus
 from asr.errors import AsrError
-from asr.manifest import read_manifest
-from asr.validate import validate_manifest
+from asr.manifest.records import read_manifest
+from asr.manifest.validate import validate_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "recipes/dialect/conf/corpus_tiny.yaml"

@@ -5,12 +5,12 @@ from torch.nn.functional import ctc_loss
 
 from asr.config import from_dict
 from asr.errors import AsrError
-from asr.model_dir import load_model, save_model
+from asr.models.model_dir import load_model, save_model
 from asr.models import ModelConfig, build_model
 from asr.models.hf import count_trainable
 from asr.models.lora import LoraLinear
 from asr.models.wav2vec2 import normalize_waveforms
-from asr.tokens import Vocabulary
+from asr.models.tokens import Vocabulary
 
 TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
         "conv_dim": [16] * 7, "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 2,

@@ -5,10 +5,10 @@ from torch.nn.functional import ctc_loss
 
 from asr.config import from_dict
 from asr.errors import AsrError
-from asr.model_dir import load_model, save_model
+from asr.models.model_dir import load_model, save_model
 from asr.models import ModelConfig, build_model
 from asr.models.whisper import whisper_output_lengths
-from asr.tokens import Vocabulary
+from asr.models.tokens import Vocabulary
 
 TINY = {"d_model": 32, "encoder_layers": 2, "encoder_attention_heads": 2, "encoder_ffn_dim": 64,
         "decoder_layers": 1, "decoder_attention_heads": 2, "decoder_ffn_dim": 32, "num_mel_bins": 80,

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from asr.feature_store import read_feature_manifest
-from asr.manifest import read_manifest
+from asr.features.store import read_feature_manifest
+from asr.manifest.records import read_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 TINY_CORPUS = REPO / "recipes/dialect/conf/corpus_tiny.yaml"
@@ -173,7 +173,7 @@ def test_recipe_mitigation_config_fine_tunes_the_baseline_model_with_balanced_au
     comments list: fine-tuning schedule, features on the fly, speed perturbation, balancing."""
     from dataclasses import asdict
 
-    from asr.train_config import load_train_config
+    from asr.train.config import load_train_config
 
     conf = REPO / "recipes/dialect/conf"
     baseline = asdict(load_train_config(conf / "train.yaml"))

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from asr.corpus.fakes import make_aishell, make_commonvoice, make_kespeech
-from asr.manifest import read_manifest
+from asr.manifest.records import read_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPES = ("kespeech", "aishell", "commonvoice")
@@ -200,9 +200,9 @@ def test_recipe_is_settings_only(name):
 def test_recipe_configs_load(name):
     from asr.audit.config import AuditConfig
     from asr.config import load_config
-    from asr.decode import DecodeConfig
-    from asr.features import FeatureConfig
-    from asr.train_config import load_train_config
+    from asr.decode.batch import DecodeConfig
+    from asr.features.frontend import FeatureConfig
+    from asr.train.config import load_train_config
 
     conf = REPO / "recipes" / name / "conf"
     train, balanced = load_train_config(conf / "train.yaml"), load_train_config(conf / "train_balanced.yaml")

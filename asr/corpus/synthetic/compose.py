@@ -32,7 +32,7 @@ from asr.corpus.synthetic.render import SHARD_SIZE, UtteranceSpec, render_shard_
 from asr.corpus.synthetic.speakers import Speaker, make_speakers
 from asr.errors import AsrError
 from asr.io import atomic_write
-from asr.manifest import Utterance, write_manifest
+from asr.manifest.records import Utterance, write_manifest
 
 log = logging.getLogger(__name__)
 

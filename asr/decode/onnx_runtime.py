@@ -1,13 +1,13 @@
-"""Inference with ONNX Runtime: :class:`OnnxModel`, a drop-in :class:`~asr.model_dir.AsrModel`.
+"""Inference with ONNX Runtime: :class:`OnnxModel`, a drop-in :class:`~asr.models.model_dir.AsrModel`.
 
 >>> model = load_onnx_model("recipes/dialect/exp/baseline/model", int8=True, threads=1)  # doctest: +SKIP
 >>> log_probs, lengths = model.log_probs([waveform])                                      # doctest: +SKIP
 >>> model = load_backend("recipes/dialect/exp/baseline/model", "onnx-int8")               # doctest: +SKIP
 
-:class:`OnnxModel` *is* an :class:`~asr.model_dir.AsrModel` (a subclass): the vocabulary,
-configs, CMVN, data summary, :meth:`~asr.model_dir.AsrModel.prepare` (fbank/MFCC then
+:class:`OnnxModel` *is* an :class:`~asr.models.model_dir.AsrModel` (a subclass): the vocabulary,
+configs, CMVN, data summary, :meth:`~asr.models.model_dir.AsrModel.prepare` (fbank/MFCC then
 CMVN, on the CPU) and ``frame_shift`` come from the same model directory through
-:func:`asr.model_dir.load_model`; only :meth:`OnnxModel.log_probs` differs, running
+:func:`asr.models.model_dir.load_model`; only :meth:`OnnxModel.log_probs` differs, running
 ``model.onnx`` (or ``model.int8.onnx``, written by ``asr export``) with an
 ``onnxruntime.InferenceSession``. Its ``network`` keeps the attributes callers read
 (``input_kind``, ``stride``, ``max_input_length``, ``vocab_size``, ``output_lengths``)
@@ -23,8 +23,9 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from asr.decode.onnx_format import META_FORMAT, ONNX_INT8_FILE, file_sha256, onnx_path
 from asr.errors import AsrError
-from asr.model_dir import AsrModel
+from asr.models.model_dir import AsrModel, load_model
 
 #: What ``--backend`` accepts: the PyTorch network, or its float32 or int8 ONNX export.
 BACKENDS = ("pytorch", "onnx", "onnx-int8")
@@ -32,7 +33,7 @@ BACKENDS = ("pytorch", "onnx", "onnx-int8")
 
 @dataclass(frozen=True)
 class OnnxModel(AsrModel):
-    """An :class:`~asr.model_dir.AsrModel` whose network runs in ONNX Runtime (CPU).
+    """An :class:`~asr.models.model_dir.AsrModel` whose network runs in ONNX Runtime (CPU).
 
     ``session``: the ``onnxruntime.InferenceSession``; ``onnx_path``: the file it runs;
     ``precision``: ``"float32"`` or ``"int8"``; ``threads``: intra-op threads (``None``:
@@ -93,9 +94,6 @@ def load_onnx_model(model_dir: str | Path, int8: bool = False, threads: int | No
     Raises :class:`AsrError` when the export is missing, unreadable, not ours, or was
     made from other weights than ``model.safetensors`` (a stale export).
     """
-    from asr.export import META_FORMAT, ONNX_INT8_FILE, onnx_path, weights_digest
-    from asr.model_dir import load_model
-
     model_dir = Path(model_dir)
     model = load_model(model_dir)
     path = onnx_path(model_dir, int8)
@@ -109,7 +107,7 @@ def load_onnx_model(model_dir: str | Path, int8: bool = False, threads: int | No
     meta = session.get_modelmeta().custom_metadata_map
     if meta.get("format") != META_FORMAT:
         raise AsrError(f"{path}: expected an {META_FORMAT} export, found format {meta.get('format')!r}; re-run {export}")
-    if meta.get("weights_sha256") != weights_digest(model_dir):
+    if meta.get("weights_sha256") != file_sha256(model_dir):
         raise AsrError(f"{path}: exported from other weights than {model_dir}/model.safetensors (stale); re-run {export}")
     expected = "int8" if path.name == ONNX_INT8_FILE else "float32"
     if meta.get("precision") != expected:
@@ -130,11 +128,9 @@ def load_backend(model_dir: str | Path, backend: str = "pytorch", device: str = 
                  threads: int | None = None) -> AsrModel:
     """``model_dir`` loaded for ``backend`` (one of :data:`BACKENDS`): what ``--backend`` selects.
 
-    ``pytorch`` is :func:`asr.model_dir.load_model` on ``device``; ``onnx`` and ``onnx-int8``
+    ``pytorch`` is :func:`asr.models.model_dir.load_model` on ``device``; ``onnx`` and ``onnx-int8``
     are :func:`load_onnx_model` (CPU only) with ``threads`` intra-op threads.
     """
-    from asr.model_dir import load_model
-
     if backend not in BACKENDS:
         raise AsrError(f"unknown backend {backend!r} (expected one of: {', '.join(BACKENDS)})")
     if backend == "pytorch":

@@ -11,9 +11,9 @@
     ``MatMul`` (:func:`onnxruntime.quantization.quantize_dynamic`); convolutions,
     layer norms and the softmax stay float32.
 
-The front end (fbank/MFCC and CMVN) is not in the graph: :class:`asr.onnx_backend.OnnxModel`
+The front end (fbank/MFCC and CMVN) is not in the graph: :class:`asr.decode.onnx_runtime.OnnxModel`
 computes it with the PyTorch model's own code. Both files carry metadata
-(:data:`META_FORMAT`, the SHA-256 of the weights they came from, the encoder, the
+(:data:`asr.decode.onnx_format.META_FORMAT`, the SHA-256 of the weights they came from, the encoder, the
 shortest input) so a stale export is refused when loaded.
 
 The export uses the TorchScript tracer (``torch.onnx.export(dynamo=False)``). Two
@@ -24,7 +24,7 @@ the same function with traceable operations:
 * :func:`asr.models.conformer.subsample` and ``torchaudio``'s ``Conformer`` turn the
   longest length into a Python ``int`` (frozen into the trace as a constant); here the
   padding mask is built from the tensor's own time axis (the same when the batch is
-  padded to its longest utterance, as :func:`asr.model_dir.pad_batch` does).
+  padded to its longest utterance, as :func:`asr.models.model_dir.pad_batch` does).
 * ``torch.nn.MultiheadAttention``'s traced reshapes keep the export's batch size; here
   attention is written out with ``unflatten``/``flatten`` (the same weights and math).
 
@@ -41,7 +41,6 @@ trace does not generalise (any not listed in :data:`TRACEABLE`) fails there with
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import time
@@ -54,17 +53,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from asr.decode.onnx_format import META_FORMAT, file_sha256, onnx_path
+from asr.decode.onnx_runtime import make_session
 from asr.errors import AsrError
 from asr.io import atomic_write
 from asr.models.base import padding_mask
+from asr.models.model_dir import load_model
+from asr.models.whisper import HOP_LENGTH, N_FFT
 from asr.models.subsampling import MIN_INPUT_FRAMES, with_positions
 
 log = logging.getLogger(__name__)
 
-ONNX_FILE = "model.onnx"
-ONNX_INT8_FILE = "model.int8.onnx"
-#: Written into every exported file's metadata; :mod:`asr.onnx_backend` refuses other formats.
-META_FORMAT = "asr-onnx/1"
 DEFAULT_OPSET = 17
 MIN_OPSET = 17
 INPUT_NAMES = ("inputs", "lengths")
@@ -95,22 +94,6 @@ class ExportResult:
     int8_max_abs_diff: float | None = None
     int8_size: int | None = None
     seconds: float = 0.0
-
-
-def onnx_path(model_dir: str | Path, int8: bool = False) -> Path:
-    """Where the (int8) ONNX export of ``model_dir`` lives."""
-    return Path(model_dir) / (ONNX_INT8_FILE if int8 else ONNX_FILE)
-
-
-def weights_digest(model_dir: str | Path) -> str:
-    """SHA-256 of ``model_dir/model.safetensors``, recorded in each export to detect stale ones."""
-    from asr.model_dir import WEIGHTS_FILE
-
-    digest = hashlib.sha256()
-    with open(Path(model_dir) / WEIGHTS_FILE, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def min_input_length(network: nn.Module) -> int:
@@ -210,8 +193,6 @@ def real_power_spectrum(x: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
     ``torch.stft(return_complex=False)`` gives real and imaginary parts side by side; the
     exporter maps it to ONNX's ``STFT`` operator.
     """
-    from asr.models.whisper import HOP_LENGTH, N_FFT
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # return_complex=False is deprecated in eager mode
         parts = torch.stft(x, N_FFT, HOP_LENGTH, window=window, return_complex=False)  # (B, F, frames, 2)
@@ -305,8 +286,6 @@ def _with_metadata(model_bytes: bytes, metadata: dict[str, str]) -> bytes:
 def run_onnx(model_bytes_or_path: bytes | str | Path, inputs: torch.Tensor, lengths: torch.Tensor,
              threads: int | None = 1) -> tuple[np.ndarray, np.ndarray]:
     """Run an exported model once with ONNX Runtime (CPU): ``(log_probs, out_lengths)`` as numpy arrays."""
-    from asr.onnx_backend import make_session
-
     session = make_session(model_bytes_or_path, threads)
     log_probs, out_lengths = session.run(list(OUTPUT_NAMES), {"inputs": inputs.numpy(), "lengths": lengths.numpy()})
     return log_probs, out_lengths
@@ -366,8 +345,6 @@ def export_onnx(model_dir: str | Path, int8: bool = False, opset: int = DEFAULT_
     :data:`MIN_OPSET`, or an encoder whose export does not match PyTorch on a batch of
     another shape (nothing is written then).
     """
-    from asr.model_dir import load_model
-
     started = time.perf_counter()
     if opset < MIN_OPSET:
         raise AsrError(f"--opset {opset}: ONNX opset {MIN_OPSET} or newer is required")
@@ -390,7 +367,7 @@ def export_onnx(model_dir: str | Path, int8: bool = False, opset: int = DEFAULT_
         "encoder": encoder,
         "input_kind": network.input_kind,
         "min_input_length": str(min_input_length(network)),
-        "weights_sha256": weights_digest(model_dir),
+        "weights_sha256": file_sha256(model_dir),
         "opset": str(opset),
         "precision": "float32",
         "torch": torch.__version__,

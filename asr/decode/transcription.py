@@ -5,7 +5,7 @@ point (lowest short-time energy) of the last third of each chunk, so a chunk bou
 falls in a pause rather than in a character. A file is read block by block with
 ``soundfile`` and only one batch of chunks is in memory at a time, so an hour-long
 file needs no more memory than a minute. Each chunk is resampled to 16 kHz
-(:func:`asr.audio.resample`), decoded (greedy or beam, :mod:`asr.search`), and its
+(:func:`asr.audio.resample`), decoded (greedy or beam, :mod:`asr.decode.search`), and its
 hypothesis aligned to the chunk's log-probs with CTC forced alignment
 (``torchaudio.functional.forced_align`` and ``merge_tokens``): every token gets start
 and end times in seconds and a confidence, its mean posterior over its frames.
@@ -26,12 +26,14 @@ import numpy as np
 
 from asr.audio import MIN_SAMPLE_RATE, SAMPLE_RATE, audio_info, resample
 from asr.errors import AsrError
-from asr.search import SearchOptions, align, search
-from asr.tokens import join_tokens
+from asr.decode.lm import load_lm
+from asr.decode.search import SearchOptions, align, search
+from asr.models.model_dir import load_model
+from asr.models.tokens import join_tokens
 
 if TYPE_CHECKING:  # pragma: no cover
-    from asr.lm import NgramLM
-    from asr.model_dir import AsrModel
+    from asr.decode.lm import NgramLM
+    from asr.models.model_dir import AsrModel
 
 Seconds = float
 #: Longest chunk given to the network at once.
@@ -222,17 +224,13 @@ def transcribe(
     """Transcribe a file (any format libsndfile reads, any rate, any channels) or a waveform.
 
     ``audio``: a path, or a float32 ``(num_samples,)`` array at 16 kHz. ``model``: an
-    :class:`~asr.model_dir.AsrModel` or a model directory. ``beam_size`` 1 without an
-    LM decodes greedily; ``lm`` (an :class:`~asr.lm.NgramLM` or its file) is fused with
+    :class:`~asr.models.model_dir.AsrModel` or a model directory. ``beam_size`` 1 without an
+    LM decodes greedily; ``lm`` (an :class:`~asr.decode.lm.NgramLM` or its file) is fused with
     ``lm_weight``. Chunks of at most ``chunk_seconds`` are decoded ``batch_size`` at a time.
     """
     if isinstance(model, (str, Path)):
-        from asr.model_dir import load_model
-
-        model = load_model(model)
+            model = load_model(model)
     if isinstance(lm, (str, Path)):
-        from asr.lm import load_lm
-
         lm = load_lm(lm)
     options = SearchOptions(beam_size=beam_size, lm_weight=lm_weight if lm is not None else 0.0,
                             insertion_bonus=insertion_bonus)

@@ -21,14 +21,14 @@ from typing import Any
 import torch
 
 from asr.errors import AsrError
-from asr.tokens import Vocabulary
+from asr.models.tokens import Vocabulary
 
 #: The CTC output projection, whose rows follow the vocabulary.
 HEAD_PARAMETERS = ("head.linear.weight", "head.linear.bias")
 
 
 def is_model_dir(path: str | Path) -> bool:
-    """True for a directory written by :func:`asr.model_dir.save_model` (not a Hugging Face one)."""
+    """True for a directory written by :func:`asr.models.model_dir.save_model` (not a Hugging Face one)."""
     path = Path(path)
     return (path / "config.yaml").is_file() and (path / "model.safetensors").is_file()
 

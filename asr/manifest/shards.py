@@ -30,7 +30,7 @@ from typing import Iterator, Sequence
 
 from asr.errors import AsrError
 from asr.io import atomic_write
-from asr.manifest import Manifest, Seconds, Utterance
+from asr.manifest.records import Manifest, Seconds, Utterance
 
 #: File name of shard ``i`` in a shard directory.
 SHARD_PATTERN = "shard-{:05d}.jsonl.gz"

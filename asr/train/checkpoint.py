@@ -16,6 +16,7 @@ never leaves a directory named ``step-<N>`` that is incomplete. Loading uses
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import random
@@ -261,3 +262,15 @@ def _fsync_dir(path: Path) -> None:
             pass
         finally:
             os.close(fd)
+
+
+def state_digest(network: torch.nn.Module) -> str:
+    """A short SHA-256 of every tensor of the network's state, to check that ranks agree.
+
+    (:func:`asr.decode.onnx_format.file_sha256` hashes a weights *file*, to tie an export to it.)
+    """
+    h = hashlib.sha256()
+    for name, tensor in sorted(network.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().flatten().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]

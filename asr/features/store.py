@@ -9,7 +9,7 @@ Layout written by :func:`extract_features` for ``<split>.jsonl`` into ``<output_
     <output_dir>/<split>/shard-00000.done       JSON: config digest, ids, frames, CMVN sums of the shard
 
 Shards hold ``shard_size`` consecutive utterances of the manifest, as ``config.storage_dtype``:
-float32 by default (bit-identical to :func:`~asr.features.compute_features` on the fly);
+float32 by default (bit-identical to :func:`~asr.features.frontend.compute_features` on the fly);
 float16 halves the disk at a rounding error of at most ~0.016 on log-mel values (< 32).
 
 Resumable and atomic: a shard is written to a temporary file and renamed, then its ``.done``
@@ -39,9 +39,9 @@ import torch
 from asr.config import load_yaml, to_dict
 from asr.errors import AsrError
 from asr.audio import read_audio, resample
-from asr.features import Cmvn, CmvnStats, FeatureConfig, compute_features
+from asr.features.frontend import Cmvn, CmvnStats, FeatureConfig, compute_features
 from asr.io import atomic_write, open_text, write_json, write_jsonl
-from asr.manifest import Manifest, Utterance, parse_utterance
+from asr.manifest.records import Manifest, Utterance, parse_utterance
 
 if TYPE_CHECKING:
     import numpy as np

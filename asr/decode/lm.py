@@ -34,6 +34,7 @@ from typing import Iterable, Literal, Sequence
 
 from asr.errors import AsrError
 from asr.io import atomic_write, open_text
+from asr.manifest.records import Manifest
 from asr.text import normalize, tokenize
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
@@ -333,8 +334,6 @@ def train_lm_from_manifests(
     manifests: Sequence[str | Path], order: int = 4, smoothing: Smoothing = "kneser-ney"
 ) -> NgramLM:
     """Train on the ``text`` field of every utterance of the given manifests."""
-    from asr.manifest import Manifest
-
     def sentences():
         for path in manifests:
             count = 0

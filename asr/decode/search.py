@@ -27,10 +27,12 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from asr.errors import AsrError
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from asr.lm import NgramLM
+    from asr.decode.lm import NgramLM
 
 Frames = int
 NEG_INF = float("-inf")
@@ -79,8 +81,6 @@ class SearchOptions:
     token_threshold: float = -12.0
 
     def __post_init__(self):
-        from asr.errors import AsrError
-
         if self.beam_size < 1:
             raise AsrError(f"beam size must be at least 1, got {self.beam_size}")
 

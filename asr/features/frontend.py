@@ -31,7 +31,7 @@ differ from Kaldi's defaults, and why:
 * A waveform shorter than one window gives zero frames for either ``snip_edges`` (Kaldi
   outputs none with ``snip_edges`` true and torchaudio refuses such input).
 * ``storage_dtype`` is ours: the dtype of features stored by ``asr features`` (see
-  :mod:`asr.feature_store`).
+  :mod:`asr.features.store`).
 """
 
 from __future__ import annotations
@@ -445,17 +445,3 @@ class Cmvn:
         except json.JSONDecodeError as e:
             raise AsrError(f"{path}: invalid JSON ({e.msg})") from None
         return cls.from_dict(data, source=str(path))
-
-
-# ----------------------------------------------------------------------------- stored features
-
-_STORE_NAMES = ("extract_features", "read_feature_manifest", "FeatureRecord", "FeatureReader", "ExtractionResult")
-
-
-def __getattr__(name: str):
-    """``from asr.features import extract_features`` etc.: the shard store lives in :mod:`asr.feature_store`."""
-    if name in _STORE_NAMES:
-        from asr import feature_store
-
-        return getattr(feature_store, name)
-    raise AttributeError(f"module 'asr.features' has no attribute {name!r}")

@@ -6,7 +6,7 @@ A model directory holds:
 config.yaml         format, encoder, input_dim, vocab_size, sample_rate, and the resolved
                     ``model``, ``features`` and ``train`` configs (written last: a
                     directory without it is incomplete)
-tokens.txt          the vocabulary, ``token id`` per line (:mod:`asr.tokens`)
+tokens.txt          the vocabulary, ``token id`` per line (:mod:`asr.models.tokens`)
 model.safetensors   the network's weights (``safetensors``; no pickle anywhere)
 hf_config.json      the Hugging Face config of a wav2vec2/Whisper encoder, so it is
                     rebuilt without the original ``init`` checkpoint
@@ -37,9 +37,10 @@ import torch
 from asr.audio import SAMPLE_RATE
 from asr.config import from_dict, to_dict
 from asr.errors import AsrError
+from asr.features.frontend import Cmvn, FeatureConfig, compute_features
 from asr.io import atomic_write, write_json
 from asr.models import CtcModel, ModelConfig, build_model
-from asr.tokens import TOKENS_FILE, Vocabulary
+from asr.models.tokens import TOKENS_FILE, Vocabulary
 
 FORMAT = "asr-model/1"
 CONFIG_FILE = "config.yaml"
@@ -95,8 +96,6 @@ class AsrModel:
 
     def _features(self, waveform: torch.Tensor) -> torch.Tensor:
         """``(S,)`` samples -> ``(T, D)`` features, CMVN-normalised when the model has CMVN."""
-        from asr.features import compute_features
-
         feats = compute_features(waveform, self.feature_config)
         return self.cmvn.apply(feats) if self.cmvn is not None else feats
 
@@ -244,14 +243,10 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> AsrModel
         hf_config = _read_json(path / HF_CONFIG_FILE)
     feature_config = None
     if config.get("features") is not None:
-        from asr.features import FeatureConfig
-
         feature_config = from_dict(FeatureConfig, config["features"], source=f"{path / CONFIG_FILE}: features")
     cmvn = None
     if config.get("cmvn"):
         _require(path, CMVN_FILE)
-        from asr.features import Cmvn
-
         cmvn = Cmvn.from_dict(_read_json(path / CMVN_FILE), source=str(path / CMVN_FILE))
     vocab = Vocabulary.load(path / TOKENS_FILE)
     if len(vocab) != config.get("vocab_size"):

@@ -3,13 +3,10 @@
 For each manifest ``<dir>/<stem>.jsonl`` :func:`decode_manifests` writes, atomically,
 
 ``results-<stem>.jsonl``
-    one JSON object per utterance, in manifest order: ``id``, ``ref`` (the manifest
-    text), ``hyp`` (the decoded text), the character edit counts ``sub``, ``del``,
-    ``ins`` and ``ref_len`` (from :func:`asr.score.score_pair`, after the documented
-    normalisation), ``unit`` (``"char"``), ``confidence`` (see :mod:`asr.search`), then
-    every metadata field of the manifest (``speaker``, ``duration``, ``dialect``,
-    ``accent``, ``gender``, ``age_band``, ``region``, ``condition``, ``snr_db`` when
-    present, and the ``extra`` fields, flat).
+    one :class:`asr.results.ResultRow` per utterance, in manifest order (the schema is
+    written down once, in :mod:`asr.results`), with the edit counts of
+    :func:`asr.score.score_pair` after the documented normalisation and the confidence of
+    :mod:`asr.decode.search`.
 ``results-<stem>.meta.json``
     how the file was made: model directory, manifest, decoding options, normalisation,
     utterance count and the pooled CER with its edit counts; ``provenance``, what decoded it
@@ -18,7 +15,7 @@ For each manifest ``<dir>/<stem>.jsonl`` :func:`decode_manifests` writes, atomic
 
 Utterances are sorted by duration for batching (less padding), their audio read with
 :func:`asr.audio.load_audio` (honouring ``start`` and ``duration``) and their network
-inputs computed by :meth:`asr.model_dir.AsrModel.prepare`.
+inputs computed by :meth:`asr.models.model_dir.AsrModel.prepare`.
 """
 
 from __future__ import annotations
@@ -36,20 +33,21 @@ import numpy as np
 from asr.audio import load_audio
 from asr.errors import AsrError
 from asr.io import write_json, write_jsonl
-from asr.manifest import Manifest, Utterance
+from asr.manifest.records import Manifest, Utterance
 from asr.provenance import provenance
+from asr.results import RESULT_FIELDS, ResultRow, row_counts
 from asr.score import EditCounts, pooled, score_pair
-from asr.search import Hypothesis, SearchOptions, search
+from asr.decode.lm import load_lm
+from asr.decode.onnx_runtime import load_backend
+from asr.decode.search import Hypothesis, SearchOptions, search
 from asr.text import NORMALIZATION, NORMALIZATION_T2S
 
 if TYPE_CHECKING:  # pragma: no cover
-    from asr.lm import NgramLM
-    from asr.model_dir import AsrModel
+    from asr.decode.lm import NgramLM
+    from asr.models.model_dir import AsrModel
 
 log = logging.getLogger(__name__)
 UNIT = "char"
-#: Fields every results row starts with, in order; metadata fields follow.
-RESULT_FIELDS = ("id", "ref", "hyp", "sub", "del", "ins", "ref_len", "unit", "confidence")
 
 
 @dataclass(frozen=True)
@@ -89,27 +87,11 @@ def results_stem(manifest: str | Path) -> str:
     return Path(name).stem
 
 
-def result_row(utt: Utterance, hyp: str, confidence: float, to_simplified: bool = False) -> dict:
-    """One results row: the contract's fields (see the module docstring), then metadata."""
+def result_row(utt: Utterance, hyp: str, confidence: float | None, to_simplified: bool = False) -> dict:
+    """One results row (:class:`asr.results.ResultRow`) of ``utt`` recognised as ``hyp``, as JSON."""
     counts = score_pair(utt.text, hyp, UNIT, to_simplified=to_simplified)
-    row = {
-        "id": utt.id,
-        "ref": utt.text,
-        "hyp": hyp,
-        "sub": counts.sub,
-        "del": counts.dele,
-        "ins": counts.ins,
-        "ref_len": counts.ref_len,
-        "unit": UNIT,
-        "confidence": round(float(confidence), 4),
-    }
-    for key, value in utt.metadata().items():
-        row.setdefault(key, value)
-    return row
-
-
-def row_counts(row: dict) -> EditCounts:
-    return EditCounts(row["sub"], row["del"], row["ins"], row["ref_len"])
+    metadata = {k: v for k, v in utt.metadata().items() if k not in RESULT_FIELDS}
+    return ResultRow(utt.id, utt.text, hyp, counts, UNIT, confidence, metadata).to_json()
 
 
 def batches(utterances: Sequence[Utterance], batch_size: int, max_seconds: float) -> list[list[int]]:
@@ -196,8 +178,6 @@ def decode_manifests(
     ``backend`` is ``pytorch``, ``onnx`` or ``onnx-int8`` (the latter two run the export of
     ``asr export`` in ONNX Runtime with ``threads`` intra-op threads).
     """
-    from asr.onnx_backend import load_backend
-
     manifests = [Manifest(m) for m in manifests]  # fail fast on a missing manifest
     stems: dict[str, Path] = {}
     for manifest in manifests:
@@ -210,8 +190,6 @@ def decode_manifests(
     model = load_backend(model_dir, backend, device, threads)
     lm = None
     if config.lm:
-        from asr.lm import load_lm
-
         lm = load_lm(config.lm)
     output_dir = Path(output_dir)
     written = []

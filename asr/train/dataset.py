@@ -9,8 +9,7 @@ from one of three sources (:class:`InputSource`):
 * ``features``: fbank/MFCC computed on the fly from the audio (speed perturbation possible);
 * ``waveform``: the 16 kHz samples themselves, for wav2vec2 and Whisper encoders.
 
-Batching (:mod:`asr.sampler`) and augmentation (:mod:`asr.augment`) live beside this module;
-the names are re-exported here.
+Batching (:mod:`asr.train.sampler`) and augmentation (:mod:`asr.train.augment`) live beside this module.
 """
 
 from __future__ import annotations
@@ -23,29 +22,15 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import torch
 
-from asr.augment import SpecAugment, SpecAugmentConfig, choose_speed, speed_perturb
+from asr.config import from_dict, load_yaml
 from asr.errors import AsrError
-from asr.manifest import Utterance
-from asr.sampler import BucketingSampler, DistributedBucketingSampler, balance_weights, group_shares, pack_batches
+from asr.features.frontend import Cmvn, CmvnStats, FeatureConfig, compute_features, num_frames
+from asr.features.store import CMVN_FILE, CONFIG_FILE, FeatureReader, read_feature_manifest, utterance_audio
+from asr.io import open_text
+from asr.manifest.records import Manifest, Utterance
+from asr.train.augment import choose_speed, speed_perturb
+from asr.train.sampler import BucketingSampler
 
-__all__ = [
-    "Batch",
-    "BucketingSampler",
-    "DistributedBucketingSampler",
-    "KeyedBatches",
-    "SpecAugment",
-    "SpecAugmentConfig",
-    "SpeechDataset",
-    "balance_weights",
-    "collate",
-    "allowed_values",
-    "field_value",
-    "group_shares",
-    "group_values",
-    "matches",
-    "pack_batches",
-    "speed_perturb",
-]
 
 log = logging.getLogger(__name__)
 
@@ -233,8 +218,6 @@ class WaveformLoader:
         self.sample_rate = int(sample_rate)
 
     def __call__(self, index: int, speed: float) -> torch.Tensor:
-        from asr.feature_store import utterance_audio
-
         audio = torch.from_numpy(utterance_audio(self.utterances[index], self.sample_rate))
         return speed_perturb(audio, self.sample_rate, speed)
 
@@ -248,8 +231,6 @@ class FeatureLoader:
         self.cmvn = cmvn
 
     def __call__(self, index: int, speed: float) -> torch.Tensor:
-        from asr.features import compute_features
-
         feats = compute_features(self.waveforms(index, speed), self.feature_config)
         return self.cmvn.apply(feats) if self.cmvn is not None else feats
 
@@ -266,8 +247,6 @@ class StoredFeatureLoader:
         if speed != 1.0:
             raise AsrError("speed perturbation needs features computed from audio (inputs.source: audio)")
         if self._reader is None:  # one reader per process (data-loader workers get their own)
-            from asr.feature_store import FeatureReader
-
             self._reader = FeatureReader()
         feats = self._reader.read(self.records[index])
         return self.cmvn.apply(feats) if self.cmvn is not None else feats
@@ -331,8 +310,6 @@ def _read_manifest(path: Path) -> tuple[list[Utterance], list[Any] | None]:
     import dataclasses
     import json
 
-    from asr.io import open_text
-    from asr.manifest import Manifest
 
     if not path.is_file():
         raise AsrError(f"{path}: manifest not found")
@@ -344,8 +321,6 @@ def _read_manifest(path: Path) -> tuple[list[Utterance], list[Any] | None]:
         is_features = False
     root = path.parent.absolute()
     if is_features:
-        from asr.feature_store import read_feature_manifest
-
         records = read_feature_manifest(path)
         utts = [r.utterance for r in records]
     else:
@@ -369,7 +344,7 @@ def open_data(
 ) -> OpenedData:
     """Open a manifest for training or evaluation.
 
-    ``inputs`` is an :class:`asr.train_config.InputConfig`. ``feature_config`` and ``cmvn``
+    ``inputs`` is an :class:`asr.train.config.InputConfig`. ``feature_config`` and ``cmvn``
     (from the training set) make a dev set use exactly the training inputs; left None they
     are found beside the (first) manifest or derived (see ``InputConfig``).
     ``aux_targets_of``: utterance -> its intermediate CTC target ids, None to leave it out
@@ -383,7 +358,6 @@ def open_data(
         lengths = [int(round(u.duration * sample_rate)) for u in utts]
         dataset = SpeechDataset(utts, targets, WaveformLoader(utts, sample_rate), lengths, speeds, aux)
         return OpenedData(dataset, None, None, None)
-    from asr.features import num_frames
 
     if inputs.source == "stored":
         if records is None:
@@ -415,7 +389,6 @@ def open_data(
 
 def estimate_cmvn(loader: InputLoader, count: int, limit: int) -> Any:
     """Global CMVN from at most ``limit`` utterances spread evenly over the set."""
-    from asr.features import Cmvn, CmvnStats
 
     picks = np.unique(np.linspace(0, count - 1, num=min(count, limit)).round().astype(int))
     stats = None
@@ -428,9 +401,6 @@ def estimate_cmvn(loader: InputLoader, count: int, limit: int) -> Any:
 
 
 def _stored_feature_config(manifest: Path, missing_ok: bool = False) -> Any:
-    from asr.config import from_dict, load_yaml
-    from asr.feature_store import CONFIG_FILE
-    from asr.features import FeatureConfig
 
     path = manifest.parent / CONFIG_FILE
     if not path.is_file():
@@ -441,8 +411,6 @@ def _stored_feature_config(manifest: Path, missing_ok: bool = False) -> Any:
 
 
 def _cmvn_beside(manifest: Path, required: bool, config: Any | None = None) -> Any | None:
-    from asr.feature_store import CMVN_FILE
-    from asr.features import Cmvn
 
     path = manifest.parent / CMVN_FILE
     if not path.is_file():

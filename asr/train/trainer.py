@@ -1,18 +1,18 @@
 """``asr train``: CTC training with bucketed batches, checkpoints that resume exactly, DDP.
 
->>> from asr.train import train                                     # doctest: +SKIP
+>>> from asr.train.trainer import train                                     # doctest: +SKIP
 >>> result = train("conf/train.yaml", "fbank/train.jsonl", "fbank/dev.jsonl", "exp/baseline")
 
 One optimizer step consumes ``optimizer.accum_grad`` batches. Every ``valid_every`` steps the
 dev set is decoded greedily (CER, early stopping); every ``checkpoint_every`` steps, and at
-every validation, a checkpoint (:mod:`asr.checkpoint`) stores the model, optimizer,
+every validation, a checkpoint (:mod:`asr.train.checkpoint`) stores the model, optimizer,
 scheduler, sampler position and every rank's RNG states. ``resume=True`` continues from the
 newest one; on CPU the result is bit-identical to an uninterrupted run. At the end, the
 last or best ``average.num`` checkpoints are averaged into ``<exp_dir>/model`` (see
-:func:`asr.model_dir.save_model`).
+:func:`asr.models.model_dir.save_model`).
 
 Under ``torchrun`` every process trains on a disjoint shard of each epoch's batches
-(:class:`asr.sampler.BucketingSampler`) with gradients all-reduced by
+(:class:`asr.train.sampler.BucketingSampler`) with gradients all-reduced by
 :class:`~torch.nn.parallel.DistributedDataParallel`; rank 0 writes checkpoints and logs.
 
 Outputs in ``exp_dir``: ``checkpoints/step-N/``, ``tokens.txt``, ``log/train.csv``,
@@ -30,14 +30,20 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
-if TYPE_CHECKING:
-    from asr.data import Manifests
-
-from asr.checkpoint import (
+from asr.config import to_dict
+from asr.errors import AsrError
+from asr.io import write_json
+from asr.models import build_model, input_kind
+from asr.models.intermediate import IntermediateCtc
+from asr.models.model_dir import data_summary_from_manifest, load_model, save_model
+from asr.models.tokens import Vocabulary
+from asr.phonetic import build_unit_vocabulary, encode_units
+from asr.provenance import provenance
+from asr.train.augment import SpecAugment
+from asr.train.checkpoint import (
     average_state_dicts,
     capture_rng,
     list_checkpoints,
@@ -46,37 +52,35 @@ from asr.checkpoint import (
     prune_checkpoints,
     restore_rng,
     save_checkpoint,
+    state_digest,
 )
-from asr.config import to_dict
-from asr.data import (
+from asr.train.config import TrainConfig, load_train_config, lr_factor, resolve_precision
+from asr.train.dataset import (
     Batch,
-    BucketingSampler,
     KeyedBatches,
+    Manifests,
     OpenedData,
-    SpecAugment,
-    balance_weights,
     collate,
     group_values,
     matches,
     open_data,
+    read_utterances,
 )
-from asr.errors import AsrError
-from asr.io import write_json
-from asr.provenance import provenance
-from asr.train_config import TrainConfig, load_train_config, lr_factor
-from asr.train_loop import (
+from asr.train.finetune import extend_vocabulary, is_model_dir, load_initial_weights
+from asr.train.loop import (
     Distributed,
     RunLog,
+    StepWindow,
     ctc_loss_sum,
     evaluate,
     gather_json,
+    progress_bar,
     setup_distributed,
 )
+from asr.train.sampler import BucketingSampler, balance_weights, group_shares
 
 log = logging.getLogger(__name__)
 
-#: What each encoder reads (the registry's models declare the same as ``input_kind``).
-INPUT_KINDS = {"conformer": "features", "transformer": "features", "wav2vec2": "waveform", "whisper": "waveform"}
 #: Test hook: the process SIGKILLs itself right after this optimizer step (a real ``kill -9``).
 KILL_ENV = "ASR_TRAIN_KILL_AFTER_STEP"
 
@@ -124,7 +128,6 @@ def train(
 
 def _with_init(config: TrainConfig, init: str | Path) -> TrainConfig:
     """``--init``: an ``asr`` model directory (any encoder) or a Hugging Face checkpoint (wav2vec2, whisper)."""
-    from asr.finetune import is_model_dir
 
     if is_model_dir(init):
         return dataclasses.replace(config, init=str(init))
@@ -166,7 +169,7 @@ class Trainer:
                            "pass --resume to continue it, or choose another --exp-dir")
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank
         self._setup_vocab(train_manifest, resume)
-        self.input_kind = INPUT_KINDS[cfg.model.encoder]
+        self.input_kind = input_kind(cfg.model.encoder)
         # fine-tuning (config.init) keeps the initial model's features and normalisation
         self.train_data = self._open(train_manifest, cfg.augment.speed_perturb, self.initial, training=True)
         aux_targets = self.train_data.dataset.aux_targets
@@ -187,17 +190,11 @@ class Trainer:
             self.runlog.close()
 
     def _setup_vocab(self, train_manifest: Manifests, resume: bool) -> None:
-        from asr.data import read_utterances
-        from asr.tokens import Vocabulary
-
         path = self.exp_dir / "tokens.txt"
         utts, _ = read_utterances(train_manifest)
         built = Vocabulary.build((u.text for u in utts), min_count=self.config.min_vocab_count)
         self.initial = None
         if self.config.init:
-            from asr.finetune import extend_vocabulary
-            from asr.model_dir import load_model
-
             self.initial = load_model(self.config.init)
             built = extend_vocabulary(self.initial.vocab, built)
         if resume and path.is_file():
@@ -211,16 +208,12 @@ class Trainer:
         log.info("vocabulary: %d tokens", len(self.vocab))
         self.units = None
         if self.config.intermediate_ctc.units == "pinyin":
-            from asr.phonetic import build_unit_vocabulary
-
             self.units = build_unit_vocabulary(u.text for u in utts)
             if self.dist.rank == 0:
                 self.units.save(self.exp_dir / "units.txt")
             log.info("intermediate CTC: %d pinyin units", len(self.units))
 
     def _setup_model(self) -> None:
-        from asr.models import build_model
-
         cfg = self.config
         self.network = build_model(cfg.model, len(self.vocab), self.train_data.input_dim).to(self.dist.device)
         if self.network.input_kind != self.input_kind:
@@ -229,8 +222,6 @@ class Trainer:
             self._load_initial()
         self.trainable = self.network
         if self.units is not None:
-            from asr.models.intermediate import IntermediateCtc
-
             inter = cfg.intermediate_ctc
             self.trainable = IntermediateCtc(self.network, inter.layer, len(self.units)).to(self.dist.device)
             log.info("intermediate CTC on layer %d of %d, weight %g", self.trainable.layer, self.network.num_layers,
@@ -243,7 +234,6 @@ class Trainer:
 
     def _load_initial(self) -> None:
         """Start from ``config.init``'s weights (the training data was opened with its features)."""
-        from asr.finetune import load_initial_weights
 
         new = load_initial_weights(self.network, self.initial, self.vocab)
         log.info("initialised from %s (%d tokens, %d new)", self.initial.path, len(self.vocab), new)
@@ -260,7 +250,6 @@ class Trainer:
 
     def _pinyin_targets(self, utterance) -> list[int] | None:
         """The intermediate CTC targets of a training utterance; None where ``only_where`` leaves it out."""
-        from asr.phonetic import encode_units
 
         if not matches(utterance, self.config.intermediate_ctc.only_where):
             return None
@@ -273,7 +262,6 @@ class Trainer:
         if cfg.balance_by:
             groups = group_values(dataset.utterances, cfg.balance_by)
             weights = balance_weights(groups, cfg.balance_temperature)
-            from asr.sampler import group_shares
 
             shares = group_shares(groups, weights)
             log.info("balance_by %s (T=%g): %s", cfg.balance_by, cfg.balance_temperature,
@@ -354,8 +342,8 @@ class Trainer:
         cfg = self.config
         accum = cfg.optimizer.accum_grad
         kill_after = int(os.environ.get(KILL_ENV) or 0)
-        window = _Window()
-        bar = _progress_bar(self.total_steps, self.step, self.progress)
+        window = StepWindow()
+        bar = progress_bar(self.total_steps, self.step, self.progress)
         self.trainable.train()
         self.network.set_train_step(self.step)
         self.last_saved = self.step if self.step else -1
@@ -421,7 +409,7 @@ class Trainer:
             log.warning("trainable parameters changed at step %d under DDP", self.step + 1)
         return float(norm)
 
-    def _after_step(self, window: "_Window", bar) -> None:
+    def _after_step(self, window: StepWindow, bar) -> None:
         cfg = self.config
         bar.update(1)
         if self.step % cfg.log_every == 0:
@@ -484,8 +472,6 @@ class Trainer:
     # ------------------------------------------------------------------ the end
 
     def _finish(self, started: float) -> TrainResult:
-        from asr.model_dir import data_summary_from_manifest, save_model
-
         cfg = self.config
         if self.step == 0:
             raise AsrError("training ran no steps (empty training set, or max_steps/max_epochs reached already)")
@@ -494,7 +480,7 @@ class Trainer:
                 self._validate()
             self._checkpoint()
         self.dist.sync_buffers(self.network)
-        digests = gather_json(weights_digest(self.trainable), self.dist)
+        digests = gather_json(state_digest(self.trainable), self.dist)
         if len(set(digests)) > 1:
             raise AsrError(f"the {self.dist.world_size} processes ended with different weights ({digests}); "
                            "check that every rank runs the same code, config and data")
@@ -542,59 +528,3 @@ class Trainer:
         else:
             chosen = sorted(available)[-avg.num :]
         return tuple(sorted(chosen))
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """The precision a run computes in, ``fp32`` or ``bf16`` (what provenance records).
-
-    ``auto`` is bf16 on CUDA GPUs that support it and fp32 on every CPU: bf16 autocast is
-    about 1.2x faster on CPUs with AVX512-BF16 or AMX, but then the figures depend on the CPU
-    model, and the recipe's figures must be what a rerun gives on any CPU with the same stack.
-    ``bf16`` on a CPU is honoured (and slow where the CPU has no native bfloat16).
-    """
-    if precision in ("fp32", "bf16"):
-        if precision == "bf16" and device.type == "cpu" and not native_cpu_bf16():
-            log.warning("precision: bf16 on a CPU without native bfloat16 (AVX512-BF16/AMX) is slow")
-        return precision
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return "bf16"
-    return "fp32"
-
-
-def native_cpu_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX)."""
-    return any(getattr(torch.cpu, f, lambda: False)() for f in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
-
-
-def weights_digest(network: torch.nn.Module) -> str:
-    """A short SHA-256 of every tensor of the network's state, to check that ranks agree."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for name, tensor in sorted(network.state_dict().items()):
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().flatten().view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
-class _Window:
-    """Loss, tokens and audio seconds since the last log line."""
-
-    def __init__(self):
-        self.reset()
-        self.grad_norm = 0.0
-
-    def reset(self) -> None:
-        self.loss_sum, self.tokens, self.seconds = 0.0, 0, 0.0
-        self.started = time.time()
-
-    def add(self, loss_sum: float, tokens: int, seconds: float) -> None:
-        self.loss_sum += loss_sum
-        self.tokens += tokens
-        self.seconds += seconds
-
-
-def _progress_bar(total: int, initial: int, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=initial, unit="step", desc="train", disable=not enabled, dynamic_ncols=True)

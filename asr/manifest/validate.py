@@ -14,7 +14,7 @@ from pathlib import Path
 from asr.audio import audio_info
 from asr.errors import AsrError
 from asr.io import open_text
-from asr.manifest import METADATA_FIELDS, Manifest, Utterance, parse_utterance
+from asr.manifest.records import METADATA_FIELDS, Manifest, Utterance, parse_utterance
 from asr.text import normalize
 
 #: Largest accepted gap between a manifest's duration and the audio's, in seconds.

@@ -14,16 +14,21 @@ import csv
 import json
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
+from asr.decode.search import greedy_search
 from asr.errors import AsrError
 from asr.io import atomic_write
 from asr.score import EditCounts, score_pair
+from asr.train.dataset import collate
+from asr.train.sampler import BucketingSampler
 
 log = logging.getLogger(__name__)
 
@@ -151,14 +156,11 @@ def ctc_loss_sum(
 
 def evaluate(network: torch.nn.Module, data: Any, vocab: Any, dist: Distributed, max_frames: int,
              autocast: Any = contextlib.nullcontext) -> EvalResult:
-    """Greedy-decode ``data`` (an :class:`asr.data.OpenedData`) and pool loss and edits over ranks.
+    """Greedy-decode ``data`` (an :class:`asr.train.dataset.OpenedData`) and pool loss and edits over ranks.
 
     Each rank decodes every ``world_size``-th batch; uses no global RNG, so evaluating does
     not change what training does next.
     """
-    from asr.data import BucketingSampler, collate
-    from asr.search import greedy_search
-
     dataset = data.dataset
     sampler = BucketingSampler(dataset.lengths, max_frames, shuffle=False)
     batches = sampler.epoch_batches(0)[dist.rank :: dist.world_size]
@@ -242,3 +244,25 @@ def _fmt(value: Any) -> Any:
     if isinstance(value, float):
         return f"{value:.6g}"
     return "" if value is None else value
+
+
+class StepWindow:
+    """Loss, tokens and audio seconds since the last log line."""
+
+    def __init__(self):
+        self.reset()
+        self.grad_norm = 0.0
+
+    def reset(self) -> None:
+        self.loss_sum, self.tokens, self.seconds = 0.0, 0, 0.0
+        self.started = time.time()
+
+    def add(self, loss_sum: float, tokens: int, seconds: float) -> None:
+        self.loss_sum += loss_sum
+        self.tokens += tokens
+        self.seconds += seconds
+
+
+def progress_bar(total: int, initial: int, enabled: bool) -> tqdm:
+    """The training bar: optimizer steps done of ``total`` (rank 0 only: ``enabled``)."""
+    return tqdm(total=total, initial=initial, unit="step", desc="train", disable=not enabled, dynamic_ncols=True)
