@@ -6,6 +6,7 @@ import contextlib
 import gzip
 import json
 import os
+import struct
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
@@ -97,3 +98,25 @@ def write_jsonl(path: PathLike, rows: Iterable[dict]) -> int:
             f.write("\n")
             n += 1
     return n
+
+
+def canonical_safetensors(data: bytes) -> bytes:
+    """A safetensors file's bytes with its JSON header's keys sorted, so equal tensors give equal bytes.
+
+    ``safetensors`` writes the ``__metadata__`` map in hash order, which differs from one process
+    to the next; the header is re-serialised compactly with sorted keys and padded with spaces to
+    8 bytes, as the format requires. Tensor offsets are relative to the data, which is unchanged.
+    """
+    (length,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + length])
+    text = json.dumps(header, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + data[8 + length :]
+
+
+def write_safetensors(path: PathLike, tensors: dict, metadata: dict[str, str] | None = None) -> None:
+    """Save torch ``tensors`` (contiguous, on the CPU) as safetensors, atomically, in canonical bytes."""
+    from safetensors.torch import save  # torch is not needed to import this module
+
+    with atomic_write(path, "wb") as f:
+        f.write(canonical_safetensors(save(tensors, metadata=metadata)))

@@ -25,8 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from asr.decode.lm import sentence_tokens, train_lm_from_manifests
     from asr.manifest.records import Manifest
+    from asr.manifest.sets import expand_globs
 
-    lm = train_lm_from_manifests(args.manifests, order=args.order, smoothing=args.smoothing)
+    lm = train_lm_from_manifests(expand_globs(args.manifests, "--manifests"), order=args.order, smoothing=args.smoothing)
     path = lm.save(args.output)
     sizes = ", ".join(f"{k + 1}-grams {len(t)}" for k, t in enumerate(lm.tables))
     print(f"wrote {path}: order {lm.order}, {lm.smoothing}, vocabulary {len(lm.vocab)}, {sizes}")

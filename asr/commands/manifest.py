@@ -1,11 +1,9 @@
-"""``asr manifest validate|stats|export-kaldi|merge|shard``."""
+"""``asr manifest validate|stats|sets|export-kaldi|merge|shard``."""
 
 from __future__ import annotations
 
 import argparse
-import sys
-
-from asr.errors import AsrError
+from pathlib import Path
 
 HELP = "validate a manifest, summarise it per group, export it as a Kaldi data dir, merge or shard manifests"
 
@@ -18,6 +16,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("stats", help="hours, utterances and speakers per group")
     p.add_argument("manifests", nargs="+", help="manifest files")
     p.add_argument("--by", default=None, help="comma-separated fields to group by (default: dialect)")
+    p = sub.add_parser("sets", help="a recipe's stage 1: validate and summarise manifests, then form the train "
+                       "and dev sets (merged or sharded)")
+    p.add_argument("--data-dir", required=True, help="where asr prepare wrote <name>.jsonl manifests")
+    p.add_argument("--train", default="train", help="the train set's name (default: train)")
+    p.add_argument("--train-parts", nargs="+", default=None, metavar="NAME",
+                   help="manifests (names without .jsonl; globs allowed) merged into the train set (default: the set itself)")
+    p.add_argument("--dev", default="dev", help="the dev set's name (default: dev)")
+    p.add_argument("--dev-parts", nargs="+", default=None, metavar="NAME", help="manifests merged into the dev set")
+    p.add_argument("--test", nargs="+", default=["test"], metavar="NAME", help="test sets to check (default: test)")
+    p.add_argument("--num-shards", type=int, default=0,
+                   help="> 0: split the train set into N gzip shards of about equal hours, DATA_DIR/TRAIN/shard-*.jsonl.gz")
+    p.add_argument("--no-audio", dest="check_audio", action="store_false", help="skip decoding the audio")
+    p.add_argument("--stats-by", default=None, help="comma-separated fields to summarise by (default: dialect)")
     p = sub.add_parser("export-kaldi", help="write a Kaldi data dir (wav.scp, text, utt2spk, ...)")
     p.add_argument("manifest", help="manifest file")
     p.add_argument("output_dir", help="Kaldi data directory to write")
@@ -37,6 +48,12 @@ def run(args: argparse.Namespace) -> int:
         return _stats(args.manifests, args.by.split(",") if args.by else None)
     if args.action in ("merge", "shard"):
         return _merge_or_shard(args)
+    if args.action == "sets":
+        from asr.manifest.sets import form_sets
+
+        form_sets(args.data_dir, args.train, args.dev, args.test, args.train_parts, args.dev_parts, args.num_shards,
+                  args.check_audio, args.stats_by.split(",") if args.stats_by else None)
+        return 0
     from asr.corpus.kaldi import export_kaldi
 
     export_kaldi(args.manifest, args.output_dir)
@@ -45,30 +62,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _validate(paths: list[str], check_audio: bool) -> int:
-    from asr.manifest.validate import validate_manifest
+    from asr.manifest.sets import check_manifests
 
-    failed = 0
-    for path in paths:
-        problems = validate_manifest(path, check_audio=check_audio)
-        for problem in problems:
-            print(problem, file=sys.stderr)
-        if problems:
-            failed += 1
-            print(f"{path}: {len(problems)} problem(s)", file=sys.stderr)
-        else:
-            print(f"{path}: ok")
-    if failed:
-        raise AsrError(f"{failed} of {len(paths)} manifest(s) failed validation")
+    check_manifests([Path(p) for p in paths], check_audio)
     return 0
 
 
 def _stats(paths: list[str], by: list[str] | None) -> int:
-    from asr.manifest.validate import manifest_stats
+    from asr.manifest.sets import print_stats
 
-    for path in paths:
-        table = manifest_stats(path, by)
-        print(f"== {path}")
-        print(table.to_string(float_format=lambda x: f"{x:.3f}"))
+    print_stats([Path(p) for p in paths], by)
     return 0
 
 

@@ -1,7 +1,8 @@
 """``asr train``: train a CTC model; the final model goes to ``<exp-dir>/model``.
 
-Multi-GPU or multi-node: launch the same command under ``torchrun``, e.g.
-``torchrun --nproc_per_node 8 -m asr train --config ... --exp-dir ...``.
+One command whatever the hardware: ``--gpus N`` (on a machine with CUDA) or ``--cpu-procs N``
+(without) runs N processes under ``torchrun`` (:mod:`asr.train.launch`); an external
+``torchrun --nproc_per_node 8 -m asr train ...`` works too.
 """
 
 from __future__ import annotations
@@ -9,37 +10,80 @@ from __future__ import annotations
 import argparse
 import os
 
-HELP = "train a CTC recognizer (resumable; multi-GPU with torchrun)"
+HELP = "train a CTC recognizer (resumable; several GPUs or CPU processes)"
 DESCRIPTION = (
     "Train a CTC recognizer from a training and a dev manifest (feature manifests from `asr features`, "
     "or plain manifests with inputs.source: audio). Checkpoints go to EXP_DIR/checkpoints, logs to "
-    "EXP_DIR/log (CSV) and EXP_DIR/tensorboard, the final model to EXP_DIR/model. Under torchrun, "
-    "every process trains on its share of the batches (DistributedDataParallel)."
+    "EXP_DIR/log (CSV) and EXP_DIR/tensorboard, the final model to EXP_DIR/model. With --gpus N or "
+    "--cpu-procs N > 1, the command runs N processes under torchrun (DistributedDataParallel); one run "
+    "at a time holds EXP_DIR."
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="training config YAML (e.g. recipes/dialect/conf/train.yaml)")
     parser.add_argument("--train-manifest", nargs="+", required=True,
-                        help="training manifest(s) (.jsonl[.gz]; several: e.g. the shards of `asr manifest shard`)")
+                        help="training manifest(s) (.jsonl[.gz]; several, or a glob: e.g. 'data/train/shard-*.jsonl.gz')")
     parser.add_argument("--dev-manifest", nargs="+", default=None,
                         help="dev manifest(s) for CER, early stopping and model choice")
     parser.add_argument("--exp-dir", required=True, help="experiment directory (checkpoints, logs, model/)")
-    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --exp-dir")
+    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint (= --if-exists resume)")
+    parser.add_argument("--if-exists", choices=("error", "resume", "auto"), default="error",
+                        help="when EXP_DIR has checkpoints: error (default); resume; auto: resume an unfinished run "
+                             "of the same config and inputs, else move EXP_DIR aside to EXP_DIR.<date>-<time>")
     parser.add_argument("--init", default=None, metavar="DIR",
                         help="fine-tune from an asr model directory (e.g. exp/baseline/model), or from a local "
                              "Hugging Face checkpoint (wav2vec2-family or Whisper encoders)")
-    parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
+    parser.add_argument("--device", default="auto", help="auto (default: cuda when a GPU is visible), cpu, cuda or cuda:N")
+    parser.add_argument("--gpus", type=int, default=1, help="training processes on a machine with CUDA, one per GPU "
+                        "(default 1; 0: train on the CPU)")
+    parser.add_argument("--cpu-procs", type=int, default=1, help="training processes when training on the CPU "
+                        "(default 1, with every core; N > 1: DDP over gloo, one thread each)")
     parser.add_argument("--max-steps", type=int, default=None, help="override max_steps of the config")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
+    from asr.config import to_dict
+    from asr.train.config import load_train_config
+    from asr.train.launch import (
+        ExperimentLock, die_with_parent, is_launched_worker, plan_launch, prepare_exp_dir, run_digest, run_torchrun,
+        under_torchrun,
+    )
+
+    from asr.manifest.sets import expand_globs
+
+    args.train_manifest = expand_globs(args.train_manifest, "--train-manifest")
+    if args.dev_manifest:
+        args.dev_manifest = expand_globs(args.dev_manifest, "--dev-manifest")
+    if under_torchrun():
+        # A worker: of the torchrun this command started (which decided about EXP_DIR already), or of
+        # the user's own torchrun (then every rank must be told --resume or nothing, as before).
+        if is_launched_worker():
+            die_with_parent()
+        elif args.if_exists == "auto":
+            from asr.errors import AsrError
+
+            raise AsrError("--if-exists auto needs asr train to start the processes itself: use --gpus N or "
+                           "--cpu-procs N instead of an outer torchrun")
+        return _train(args, args.device if args.device != "auto" else None, args.resume or args.if_exists == "resume")
+    launch = plan_launch(args.device, args.gpus, args.cpu_procs)
+    config = load_train_config(args.config)
+    digest = run_digest({**to_dict(config), "max_steps_override": args.max_steps}, [*args.train_manifest,
+                        *(args.dev_manifest or [])], args.init, launch)
+    with ExperimentLock(args.exp_dir) as lock:
+        resume = prepare_exp_dir(lock, digest, "resume" if args.resume else args.if_exists)
+        if launch.distributed:
+            return run_torchrun(launch, _worker_args(args, launch.device, resume))
+        return _train(args, launch.device, resume)
+
+
+def _train(args: argparse.Namespace, device: str | None, resume: bool) -> int:
     from asr.train.trainer import train
 
     result = train(
-        args.config, args.train_manifest, args.dev_manifest, args.exp_dir, resume=args.resume, init=args.init,
-        device=args.device, max_steps=args.max_steps, progress=args.progress,
+        args.config, args.train_manifest, args.dev_manifest, args.exp_dir, resume=resume, init=args.init,
+        device=device, max_steps=args.max_steps, progress=args.progress,
     )
     if os.environ.get("RANK", "0") != "0":
         return 0
@@ -48,3 +92,20 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"model: {result.model_dir} ({result.steps} steps)")
     return 0
+
+
+def _worker_args(args: argparse.Namespace, device: str, resume: bool) -> list[str]:
+    """The ``asr train`` arguments of each torchrun worker: this command's, launched and decided."""
+    out = ["--config", args.config, "--train-manifest", *args.train_manifest, "--exp-dir", args.exp_dir,
+           "--device", device]
+    if args.dev_manifest:
+        out += ["--dev-manifest", *args.dev_manifest]
+    if args.init:
+        out += ["--init", args.init]
+    if args.max_steps is not None:
+        out += ["--max-steps", str(args.max_steps)]
+    if resume:
+        out.append("--resume")
+    if not args.progress:
+        out.append("--no-progress")
+    return out

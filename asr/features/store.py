@@ -40,7 +40,7 @@ from asr.config import load_yaml, to_dict
 from asr.errors import AsrError
 from asr.audio import read_audio, resample
 from asr.features.frontend import Cmvn, CmvnStats, FeatureConfig, compute_features
-from asr.io import atomic_write, open_text, write_json, write_jsonl
+from asr.io import atomic_write, canonical_safetensors, open_text, write_json, write_jsonl
 from asr.manifest.records import Manifest, Utterance, parse_utterance
 
 if TYPE_CHECKING:
@@ -401,7 +401,7 @@ def _write_shard(shard: _Shard, features: dict[str, torch.Tensor], num_frames: l
     """Save a shard atomically, then its ``.done`` marker; returns the marker."""
     from safetensors.torch import save
 
-    data = save(features, metadata={"config": shard.config.digest()})
+    data = canonical_safetensors(save(features, metadata={"config": shard.config.digest()}))
     shard.done_path.unlink(missing_ok=True)  # an old marker must never vouch for the new file
     with atomic_write(shard.path, "wb") as f:
         f.write(data)

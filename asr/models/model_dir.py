@@ -38,7 +38,7 @@ from asr.audio import SAMPLE_RATE
 from asr.config import from_dict, to_dict
 from asr.errors import AsrError
 from asr.features.frontend import Cmvn, FeatureConfig, compute_features
-from asr.io import atomic_write, write_json
+from asr.io import atomic_write, write_json, write_safetensors
 from asr.models import CtcModel, ModelConfig, build_model
 from asr.models.tokens import TOKENS_FILE, Vocabulary
 
@@ -173,9 +173,7 @@ def save_model(
 
 
 def save_weights(path: str | Path, network: torch.nn.Module, metadata: dict[str, str] | None = None) -> None:
-    """Save ``network.state_dict()`` as safetensors, atomically; tensors sharing memory are copied."""
-    from safetensors.torch import save
-
+    """Save ``network.state_dict()`` as safetensors, atomically and byte-reproducibly; shared tensors are copied."""
     seen: set[tuple[int, int]] = set()
     tensors = {}
     for name, tensor in network.state_dict().items():
@@ -183,9 +181,7 @@ def save_weights(path: str | Path, network: torch.nn.Module, metadata: dict[str,
         key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset())
         tensors[name] = tensor.clone().contiguous() if key in seen or not tensor.is_contiguous() else tensor
         seen.add(key)
-    data = save(tensors, metadata=metadata)
-    with atomic_write(path, "wb") as f:
-        f.write(data)
+    write_safetensors(path, tensors, metadata)
 
 
 def _write_or_remove(path: Path, obj: Any | None) -> None:

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from asr.errors import AsrError
-from asr.io import atomic_write
+from asr.io import atomic_write, write_safetensors
 
 MODEL_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
@@ -82,17 +82,15 @@ def save_checkpoint(
     states from :func:`capture_rng`, ...). The optimizer's ``param_groups`` and
     non-tensor per-parameter values go into ``state.json`` under ``"optimizer"``.
     """
-    from safetensors.torch import save_file
-
     final = step_path(exp_dir, step)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        save_file(_cpu_tensors(model_state), str(tmp / MODEL_FILE))
+        write_safetensors(tmp / MODEL_FILE, _cpu_tensors(model_state))
         opt_tensors, opt_json = split_optimizer_state(optimizer_state)
-        save_file(opt_tensors, str(tmp / OPTIMIZER_FILE))
+        write_safetensors(tmp / OPTIMIZER_FILE, opt_tensors)
         with atomic_write(tmp / STATE_FILE) as f:
             json.dump({"step": step, "optimizer": opt_json, **state}, f, indent=1, sort_keys=True)
         _fsync_dir(tmp)

@@ -24,7 +24,6 @@ test_sets=test
 baseline=baseline
 mitigated=balanced
 stats_by=gender
-audit_by=gender
 features=stored
 nj=4
 

@@ -24,7 +24,6 @@ test_sets=test
 baseline=baseline
 mitigated=balanced
 stats_by=dialect
-audit_by=accent,gender,age_band,dialect
 features=stored
 nj=4
 

@@ -34,13 +34,9 @@ mitigated=targeted
 mitigation_init=baseline
 mitigation_corpus_config=$conf_dir/corpus_targeted.yaml
 stats_by=dialect
-audit_by=dialect,gender,age_band,condition
 seed=1234
 
 parse_options "$@"
-prepare_configs=("$corpus_config")
 prepare_args=(--config "$corpus_config" --seed "$seed")
-mitigation_configs=("$mitigation_corpus_config")
 mitigation_prepare_args=(--config "$mitigation_corpus_config" --seed "$seed")
-train_args=()
 main

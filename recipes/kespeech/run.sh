@@ -28,7 +28,6 @@ test_sets=test
 baseline=baseline
 mitigated=balanced
 stats_by=dialect
-audit_by=dialect,gender,age_band,region
 features=on-the-fly
 num_shards=16
 validate_audio=false

@@ -136,7 +136,7 @@ def test_stages_3_to_8_train_decode_audit_and_mitigate(work):
     # A stage that runs again makes the later ones run again, though their configs are the same.
     (work["exp"] / ".stage7.done").unlink()
     again = run_recipe(work, "--stage", "6")
-    assert "Stage 6: train the mitigated model: already done" in again.stdout
+    assert "Stage 6.3: train the mitigated model: already done" in again.stdout
     assert "Stage 7: decode the mitigated model\n" in again.stdout
     assert "Stage 8: audit the mitigation against the baseline\n" in again.stdout
 
@@ -148,9 +148,9 @@ def test_rerun_training_stage_resumes_an_unfinished_run_and_moves_a_changed_one_
     # Interrupted after its last checkpoint: no final model, no result, no sentinel.
     shutil.rmtree(baseline / "model")
     (baseline / "result.json").unlink()
-    (work["exp"] / ".stage3.done").unlink()
+    (work["exp"] / ".stage3.2.done").unlink()
     resumed = run_recipe(work, "--stage", "3", "--stop-stage", "3")
-    assert f"{baseline}: resuming the unfinished training run from its newest checkpoint" in resumed.stdout
+    assert f"{baseline}: resuming the unfinished training run from its newest checkpoint" in resumed.stderr
     assert f"resumed from {last}" in resumed.stderr
     result = json.loads((baseline / "result.json").read_text())
     assert result["steps"] == finished["steps"] and (baseline / "model" / "model.safetensors").is_file()
@@ -160,7 +160,7 @@ def test_rerun_training_stage_resumes_an_unfinished_run_and_moves_a_changed_one_
     changed.write_text(yaml.safe_dump({**TINY_TRAIN, "max_epochs": 1}))
     fresh = run_recipe(work, "--stage", "3", "--stop-stage", "3", "--train-config", str(changed))
     moved = [p for p in work["exp"].iterdir() if p.name.startswith("baseline.")]
-    assert len(moved) == 1 and f"moving it to {moved[0]}" in fresh.stdout
+    assert len(moved) == 1 and f"moved it to {moved[0]}" in fresh.stderr
     assert json.loads((moved[0] / "result.json").read_text())["steps"] == finished["steps"]
     assert (moved[0] / "checkpoints" / last.name).is_dir() and (moved[0] / "decode").is_dir()
     assert "resumed from" not in fresh.stderr

@@ -115,21 +115,30 @@ def test_kespeech_rerun_skips_finished_stages(kespeech):
     assert re.search(r"Stage 1: validate manifests, form the train and dev sets: already done", out)
 
 
-def test_ngpu_launches_torchrun_on_the_same_cli(kespeech, tmp_path):
-    """--ngpu 2: stage 3 runs `torchrun --standalone --nproc_per_node 2 -m asr train` on every shard."""
+def test_ngpu_makes_asr_train_launch_torchrun_on_the_same_cli(kespeech, tmp_path):
+    """--ngpu 2: stage 3.2 is `asr train --gpus 2` on every shard; on a CUDA machine that command runs
+    `python -m torch.distributed.run --standalone --nproc_per_node 2 -m asr train` on the same arguments."""
+    import argparse
+
+    from asr.commands.train import _worker_args
+    from asr.train.launch import plan_launch, torchrun_command
+
     root, _ = kespeech
-    stub = tmp_path / "bin"
-    stub.mkdir()
-    (stub / "torchrun").write_text(f'#!/usr/bin/env bash\nprintf "%s\\n" "$@" > {tmp_path}/torchrun.args\n')
-    (stub / "torchrun").chmod(0o755)
     config = _tiny_config(tmp_path, "audio")
-    _ok(run_recipe("kespeech", "--data-dir", root / "data", "--exp-dir", tmp_path / "exp", "--stage", 3,
-                   "--stop-stage", 3, "--num-shards", 2, "--ngpu", 2, "--train-config", config, env=_env(stub)))
+    proc = run_recipe("kespeech", "--data-dir", root / "data", "--exp-dir", tmp_path / "exp", "--stage", 3,
+                      "--stop-stage", 3, "--num-shards", 2, "--ngpu", 2, "--train-config", config,
+                      "--train-args", "--max-steps 1 --device cpu")
+    _ok(proc)
+    assert json.loads((tmp_path / "exp" / "baseline" / "result.json").read_text())["steps"] == 1
     data = root / "data"
-    assert (tmp_path / "torchrun.args").read_text().splitlines() == [
-        "--standalone", "--nproc_per_node", "2", "-m", "asr", "train", "--config", str(config),
-        "--train-manifest", str(data / "train" / "shard-00000.jsonl.gz"), str(data / "train" / "shard-00001.jsonl.gz"),
-        "--dev-manifest", str(data / "dev.jsonl"), "--exp-dir", str(tmp_path / "exp" / "baseline"),
+    shards = [str(data / "train" / "shard-00000.jsonl.gz"), str(data / "train" / "shard-00001.jsonl.gz")]
+    launch = plan_launch("auto", gpus=2, cpu_procs=1, cuda_available=True)
+    args = argparse.Namespace(config=str(config), train_manifest=shards, dev_manifest=[str(data / "dev.jsonl")],
+                              exp_dir=str(tmp_path / "exp" / "baseline"), init=None, max_steps=None, progress=True)
+    assert torchrun_command(launch, _worker_args(args, launch.device, resume=False))[1:] == [
+        "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "asr", "train",
+        "--config", str(config), "--train-manifest", *shards, "--exp-dir", str(tmp_path / "exp" / "baseline"),
+        "--device", "cuda", "--dev-manifest", str(data / "dev.jsonl"),
     ]
 
 
@@ -236,4 +245,4 @@ def test_help_shows_the_recipe_the_shared_options_and_the_settings():
         assert option in out
     settings = out[out.index("Settings of this recipe"):].splitlines()
     assert "  --features         on-the-fly" in settings and "  --num-shards       16" in settings
-    assert "  --audit-by         dialect,gender,age_band,region" in settings
+    assert "  --audit-by         " in settings  # empty: the audit config's `by` decides
