@@ -145,3 +145,32 @@ def test_locale_of_a_directory_under_another_name(cv, tmp_path):
     assert not (tmp_path / "hk").exists()
     written = prepare_commonvoice(hk, tmp_path / "hk", locales=["zh-HK"], splits=["train"])
     assert [u.dialect for u in read_manifest(written["train"])] == ["cantonese"]
+
+
+def test_every_field_of_the_fake_release_matches_its_tsvs(tmp_path):
+    """make_commonvoice's TSVs, read here by hand, against every manifest field."""
+    from asr.corpus.fakes import make_commonvoice
+
+    root = make_commonvoice(tmp_path / "cv", locales=("zh-CN", "zh-HK", "zh-TW"))
+    written = prepare_commonvoice(root, tmp_path / "out")
+    ages = {"teens": "0-19", "twenties": "20-29", "thirties": "30-39", "fourties": "40-49", "": None}
+    genders = {"male_masculine": "male", "female_feminine": "female", "": None, "do_not_wish_to_say": None}
+    multi = 0
+    for split, path in written.items():
+        rows = {}
+        for locale in ("zh-CN", "zh-HK", "zh-TW"):
+            header, *lines = (root / locale / f"{split}.tsv").read_text(encoding="utf-8").splitlines()
+            rows.update({r["path"].removesuffix(".mp3"): r for r in (dict(zip(header.split("\t"), line.split("\t")))
+                                                                     for line in lines)})
+        utts = read_manifest(path)
+        assert sorted(u.id for u in utts) == sorted(rows)
+        for u in utts:
+            row = rows[u.id]
+            accents = [a for a in row["accents"].split("|") if a] or None
+            assert (u.text, u.speaker, u.locale) == (row["sentence"], row["client_id"], row["locale"])
+            assert (u.accents, u.accent) == (accents, row["accents"] or None)
+            assert (u.gender, u.age_band) == (genders[row["gender"]], ages[row["age"]])
+            assert u.region == {"zh-CN": "mainland_china", "zh-HK": "hong_kong", "zh-TW": "taiwan"}[u.locale]
+            assert u.dialect == ("cantonese" if u.locale == "zh-HK" else "mandarin") and u.city is None
+            multi += len(accents or []) > 1
+    assert multi == 15  # utterances of the 5 speakers (3 utterances each) who gave two accents

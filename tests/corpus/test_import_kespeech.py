@@ -141,3 +141,34 @@ def test_malformed_subdialect_line_is_named(kespeech, tmp_path):
 def test_not_a_kespeech_root(tmp_path):
     with pytest.raises(AsrError, match=r"Tasks/ASR: no such directory"):
         prepare_kespeech(tmp_path, tmp_path / "out")
+
+
+def _table(path: Path) -> dict[str, str]:
+    return dict(line.split(" ", 1) for line in path.read_text(encoding="utf-8").splitlines() if line)
+
+
+def test_every_field_of_the_fake_corpus_matches_its_files(tmp_path):
+    """make_kespeech's files, read here by hand, against every manifest field."""
+    from asr.corpus.fakes import make_kespeech
+
+    root = make_kespeech(tmp_path / "KeSpeech", speakers=4, utterances=3)
+    written = prepare_kespeech(root, tmp_path / "out")
+    meta = {name: _table(root / "Metadata" / name) for name in
+            ("spk2city", "spk2gender", "spk2age", "city2subdialect", "phase1.utt2style", "phase2.utt2env")}
+    snake = {"Jiang-Huai": "jiang_huai", "Lan-Yin": "lan_yin", "Ji-Lu": "ji_lu", "Jiao-Liao": "jiao_liao"}
+    mandarin_by_dialect_speakers = total = 0
+    for part, path in written.items():
+        said = _table(root / "Tasks" / "ASR" / part / "utt2subdialect")
+        for u in read_manifest(path):
+            city = meta["spk2city"][u.speaker]
+            home = meta["city2subdialect"][city]
+            phase = 2 if "/phase2/" in u.audio else 1
+            assert u.dialect == snake.get(said[u.id], said[u.id].lower())
+            assert (u.city, u.home_dialect, u.phase) == (city, snake.get(home, home.lower()), phase)
+            assert u.reading_style == (meta["phase1.utt2style"][u.id].lower() if phase == 1 else "mandarin")
+            assert u.condition == meta["phase2.utt2env"].get(u.id)
+            assert u.gender == meta["spk2gender"][u.speaker].lower() and u.region is None
+            mandarin_by_dialect_speakers += u.reading_style == "mandarin" and home != "Beijing"
+            total += 1
+    # 40 Mandarin readings of 60 utterances, 36 of them by speakers of another subdialect than Beijing's.
+    assert (mandarin_by_dialect_speakers, total) == (36, 60)
