@@ -63,8 +63,9 @@ log = logging.getLogger(__name__)
 
 #: Attribute-file names that are bookkeeping, not metadata.
 BOOKKEEPING = frozenset({"utt2spk", "spk2utt", "utt2dur", "utt2num_frames"})
-#: First-class manifest field -> Kaldi attribute names that fill it, in priority order.
+#: Other attribute names of a first-class field, after its own name (``spk2age`` -> ``age_band``).
 ALIASES: dict[str, tuple[str, ...]] = {"dialect": ("subdialect",), "age_band": ("age",), "snr_db": ("snr",)}
+#: First-class manifest field -> Kaldi attribute names that fill it, in priority order.
 FIELD_ATTRIBUTES: dict[str, tuple[str, ...]] = {name: (name, *ALIASES.get(name, ())) for name in METADATA_FIELDS}
 #: Attribute name used on export for each first-class field.
 EXPORT_NAMES = {name: ("age" if name == "age_band" else name) for name in METADATA_FIELDS}
