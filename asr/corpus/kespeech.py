@@ -26,7 +26,8 @@ corpus's ``phase<N>.text``, ``phase<N>.wav.scp``, ``phase<N>.utt2subdialect`` an
   (``Mandarin`` / ``Dialect``); an utterance it does not list (phase 2) is
   ``mandarin`` when its ``dialect`` is, else ``dialect``.
 * ``phase``: ``1`` or ``2``, from the ``phase<N>`` directory of its audio, else the
-  part's name (``dev_phase2``).
+  part's name (``dev_phase2``), else the phase table listing it (``phase1.utt2style``
+  or ``phase2.utt2env``).
 * ``condition``: ``phase2.utt2env``, the recording environment, verbatim (phase 1
   records none).
 * ``gender``, ``age_band``, ``city``: ``spk2gender`` (``Female`` / ``Male``),
@@ -215,10 +216,12 @@ def recording_phase(audio: Path, part: str) -> int | None:
 def _complete(src: Source, part: str, homes: dict[str, str]) -> Source:
     """``src`` with its reading style, home subdialect and phase filled in."""
     fields = dict(src.fields)
+    listed_in = 2 if "condition" in fields else 1 if "reading_style" in fields else None
+    phase = recording_phase(src.audio, part)
     derived = {
         "reading_style": reading_style(fields),
         "home_dialect": homes.get(src.speaker),
-        "phase": recording_phase(src.audio, part),
+        "phase": phase if phase is not None else listed_in,
     }
     fields.update({k: v for k, v in derived.items() if v is not None})
     return dataclasses.replace(src, fields=fields)

@@ -107,6 +107,20 @@ def test_bad_city_table_is_named(kespeech, tmp_path, table, message):
     assert not (tmp_path / "out").exists()
 
 
+def test_phase_of_audio_outside_phase_directories(kespeech, tmp_path):
+    """Audio/<speaker>/<utterance>.wav in the test part: the phase table that lists it."""
+    import shutil
+
+    test = kespeech / "Tasks" / "ASR" / "test"
+    for spk, utt in (("1000003", "1000003_c1"), ("1000004", "1000004_d1")):
+        shutil.move(kespeech / "Audio" / spk / "phase1" / f"{utt}.wav", kespeech / "Audio" / spk / f"{utt}.wav")
+    _write(test / "wav.scp", "1000003_c1 Audio/1000003/1000003_c1.wav\n1000004_d1 Audio/1000004/1000004_d1.wav\n")
+    _write(kespeech / "Metadata" / "phase1.utt2style", "1000003_c1 Dialect\n")
+    _write(kespeech / "Metadata" / "phase2.utt2env", "1000004_d1 noisy\n")
+    utts = read_manifest(prepare_kespeech(kespeech, tmp_path / "out", parts=["test"])["test"])
+    assert [(u.id, u.phase, u.condition) for u in utts] == [("1000003_c1", 1, None), ("1000004_d1", 2, "noisy")]
+
+
 def test_phase_from_the_audio_directory_else_the_part():
     assert recording_phase(Path("/c/Audio/1/phase2/u.wav"), "test") == 2
     assert recording_phase(Path("/c/elsewhere/u.wav"), "dev_phase1") == 1
