@@ -15,13 +15,20 @@ Metadata values are normalised here, once, for every corpus:
 * age band: decades, see :data:`AGE_BANDS`; an age in years maps onto them
   (:func:`age_band`), Common Voice's decade labels map one to one, any other
   label (already a band) is kept as it is.
-* dialect: lower-case snake names (``Lan-Yin`` -> ``lan_yin``).
+* dialect, home dialect and reading style: lower-case snake names (``Lan-Yin`` ->
+  ``lan_yin``, ``Mandarin`` -> ``mandarin``).
+* list-valued fields (``accents``): the value split at ``|``, each item stripped,
+  empty items and repeats dropped, order kept; no item left -> ``None``.
+* phase: an integer (``2``, ``phase2`` -> ``2``).
+
+Audio paths are written relative to the manifest's directory (:func:`audio_field`).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -191,13 +198,47 @@ def normalize_dialect(value: str | None) -> str | None:
     return snake(value)
 
 
+def normalize_phase(value: str | None) -> int | None:
+    """A recording phase as an integer: ``"2"`` or ``"phase2"`` -> ``2``; blank -> ``None``.
+
+    Anything else is a :class:`ValueError` (the caller names the file and line).
+    """
+    if value is None or value.strip().lower() in _UNKNOWN:
+        return None
+    match = re.fullmatch(r"(?:phase)?\s*(\d+)", value.strip().lower())
+    if match is None:
+        raise ValueError(f"phase {value!r} is not a phase number (expected e.g. '1' or 'phase1')")
+    return int(match.group(1))
+
+
+def split_values(value: str | None, separator: str = "|") -> list[str] | None:
+    """A multi-valued cell as a list: ``"a|b| a"`` -> ``["a", "b"]``; blank -> ``None``."""
+    if value is None:
+        return None
+    items: list[str] = []
+    for item in value.split(separator):
+        item = item.strip()
+        if item and item not in items:
+            items.append(item)
+    return items or None
+
+
 def audio_field(audio: Path, output_dir: Path) -> str:
-    """The manifest's ``audio`` value: relative to ``output_dir`` if inside it, else absolute."""
-    audio = Path(audio).absolute()
+    """The manifest's ``audio`` value: ``audio``'s path relative to ``output_dir``, the
+    manifest's directory (``../`` steps included), so that the corpus and its manifests
+    can be moved together.
+
+    Both directories are resolved first (symbolic links followed; the audio file's own
+    name is not), because the operating system resolves a ``..`` after a link to the
+    link's target. Only where no relative path exists (another drive on Windows) is the
+    path absolute.
+    """
+    audio = Path(audio)
+    real_audio = Path(os.path.realpath(audio.absolute().parent)) / audio.name
     try:
-        return audio.relative_to(Path(output_dir).absolute()).as_posix()
+        return Path(os.path.relpath(real_audio, os.path.realpath(output_dir))).as_posix()
     except ValueError:
-        return str(audio)
+        return str(audio.absolute())
 
 
 def build_utterances(sources: list[Source], output_dir: str | Path, jobs: int = 4) -> list[Utterance]:

@@ -23,10 +23,14 @@ Metadata mapping:
   ``sixties`` and older -> ``60+``.
 * ``gender``: ``male_masculine``/``male`` -> ``male``, ``female_feminine``/``female``
   -> ``female``, other answers kept (snake case), ``do_not_wish_to_say`` -> ``None``.
-* ``accents`` -> ``accent`` (Common Voice's free text, verbatim).
-* locale -> ``dialect`` (:data:`LOCALE_DIALECT`: ``mandarin`` for zh-CN and zh-TW,
-  ``cantonese`` for zh-HK) and ``region`` (:data:`LOCALE_REGION`); the locale
-  itself, ``variant`` and ``sentence_id`` go to ``extra``.
+* ``accents``: a speaker may give several accents, joined by ``|``
+  (``出生地：11 北京市|出生地：37 山东省``). ``accents`` is the list of them
+  (:func:`asr.corpus.common.split_values`), the field the audit groups on, each
+  accent its own group; ``accent`` keeps the whole answer verbatim, as one label.
+* ``locale`` (``zh-CN``, ``zh-HK``, ``zh-TW``), verbatim, and from it ``dialect``
+  (:data:`LOCALE_DIALECT`: ``mandarin`` for zh-CN and zh-TW, ``cantonese`` for
+  zh-HK) and ``region`` (:data:`LOCALE_REGION`: ``mainland_china``, ``taiwan``,
+  ``hong_kong``); ``variant`` and ``sentence_id`` go to ``extra``.
 
 One manifest per split with every selected locale in it: ``<output_dir>/<split>.jsonl``.
 """
@@ -44,6 +48,7 @@ from asr.corpus.common import (
     existing_dir,
     existing_file,
     normalize_gender,
+    split_values,
     write_splits,
 )
 from asr.errors import AsrError
@@ -57,6 +62,8 @@ LOCALE_DIALECT = {"zh-CN": "mandarin", "zh-TW": "mandarin", "zh-HK": "cantonese"
 LOCALE_REGION = {"zh-CN": "mainland_china", "zh-TW": "taiwan", "zh-HK": "hong_kong", "yue": None,
                  "nan-tw": "taiwan"}
 SPLITS = ("train", "dev", "test")
+#: Separator of a speaker's several answers in the ``accents`` column.
+ACCENT_SEPARATOR = "|"
 REQUIRED_COLUMNS = ("client_id", "path", "sentence")
 AGE_BANDS = {"teens": "0-19", "twenties": "20-29", "thirties": "30-39", "fourties": "40-49",
              "forties": "40-49", "fifties": "50-59", "sixties": "60+", "seventies": "60+",
@@ -165,15 +172,17 @@ def _source(path: Path, lineno: int, header: list[str], row: list[str], clips: P
     if not clip.exists() and (clips / f"{cells['path']}.mp3").exists():
         clip = clips / f"{cells['path']}.mp3"
     age = cells.get("age", "").lower()
+    accent = cells.get("accents") or cells.get("accent") or None
     fields = {
         "dialect": LOCALE_DIALECT.get(locale),
         "region": LOCALE_REGION.get(locale),
+        "locale": locale,
         "gender": normalize_gender(cells.get("gender")),
         "age_band": AGE_BANDS.get(age, age or None),
-        "accent": cells.get("accents") or cells.get("accent") or None,
+        "accent": accent,
+        "accents": split_values(accent, ACCENT_SEPARATOR),
     }
-    extra = {"locale": locale}
-    extra.update({k: cells[k] for k in ("variant", "sentence_id") if cells.get(k)})
+    extra = {k: cells[k] for k in ("variant", "sentence_id") if cells.get(k)}
     return Source(
         id=Path(cells["path"]).stem, audio=clip.absolute(), text=cells["sentence"], speaker=cells["client_id"],
         fields={k: v for k, v in fields.items() if v is not None}, extra=extra, where=where,

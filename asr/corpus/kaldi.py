@@ -14,13 +14,14 @@ Every other ``utt2<attr>`` / ``spk2<attr>`` file becomes metadata of the
 utterance (``spk2*`` through its speaker), except the bookkeeping files
 ``spk2utt``, ``utt2dur`` and ``utt2num_frames``. Attributes named in
 :data:`FIELD_ATTRIBUTES` fill the manifest's first-class fields (values
-normalised by :mod:`asr.corpus.common`): ``gender``; ``age_band`` or ``age``
-(years become a band); ``dialect`` or ``subdialect``; ``accent``; ``region`` or
-``city``; ``condition``; ``snr_db`` or ``snr``. For one field the first name in
-that order wins, an ``utt2`` file before a ``spk2`` file of the same name; any
-other attribute, and a losing alias, goes into ``extra`` under its name, as a
-string. Utterances cut from a recording by ``segments`` carry the recording id in
-``extra["segment"]``.
+normalised by :mod:`asr.corpus.common`): each field from the file of its own
+name (``spk2city`` -> ``city``, ``spk2home_dialect`` -> ``home_dialect`` ...), and
+``age`` (years become a band), ``subdialect`` and ``snr`` as aliases of
+``age_band``, ``dialect`` and ``snr_db``; ``accents`` holds ``|``-separated values.
+For one field the first name in that order wins, an ``utt2`` file before a
+``spk2`` file of the same name; any other attribute, and a losing alias, goes
+into ``extra`` under its name, as a string. Utterances cut from a recording by
+``segments`` carry the recording id in ``extra["segment"]``.
 """
 
 from __future__ import annotations
@@ -46,12 +47,14 @@ from asr.corpus.common import (
     normalize_age,
     normalize_dialect,
     normalize_gender,
+    normalize_phase,
     read_lines,
     read_table,
+    split_values,
     write_splits,
 )
 from asr.errors import AsrError
-from asr.manifest.records import METADATA_FIELDS, Manifest, Utterance
+from asr.manifest.records import LIST_FIELDS, METADATA_FIELDS, Manifest, Utterance
 
 NAME = "kaldi"
 HELP = "import a Kaldi data dir (wav.scp, text, utt2spk, [segments], utt2*/spk2*) or a directory of them"
@@ -60,19 +63,14 @@ log = logging.getLogger(__name__)
 
 #: Attribute-file names that are bookkeeping, not metadata.
 BOOKKEEPING = frozenset({"utt2spk", "spk2utt", "utt2dur", "utt2num_frames"})
+#: Other attribute names of a first-class field, after its own name (``spk2age`` -> ``age_band``).
+ALIASES: dict[str, tuple[str, ...]] = {"dialect": ("subdialect",), "age_band": ("age",), "snr_db": ("snr",)}
 #: First-class manifest field -> Kaldi attribute names that fill it, in priority order.
-FIELD_ATTRIBUTES: dict[str, tuple[str, ...]] = {
-    "dialect": ("dialect", "subdialect"),
-    "accent": ("accent",),
-    "gender": ("gender",),
-    "age_band": ("age_band", "age"),
-    "region": ("region", "city"),
-    "condition": ("condition",),
-    "snr_db": ("snr_db", "snr"),
-}
+FIELD_ATTRIBUTES: dict[str, tuple[str, ...]] = {name: (name, *ALIASES.get(name, ())) for name in METADATA_FIELDS}
 #: Attribute name used on export for each first-class field.
-EXPORT_NAMES = {"dialect": "dialect", "accent": "accent", "gender": "gender", "age_band": "age",
-                "region": "region", "condition": "condition", "snr_db": "snr_db"}
+EXPORT_NAMES = {name: ("age" if name == "age_band" else name) for name in METADATA_FIELDS}
+#: Separator of the values of a list-valued field in an attribute file.
+LIST_SEPARATOR = "|"
 _ATTRIBUTE_FILE = re.compile(r"^(utt|spk)2(\w+)$")
 _ARCHIVE = re.compile(r"\.ark:\d+$")
 _SEGMENT_KEY = "segment"
@@ -86,6 +84,10 @@ _NORMALIZERS: dict[str, Callable[[str], Any]] = {
     "gender": normalize_gender,
     "age_band": normalize_age,
     "dialect": normalize_dialect,
+    "home_dialect": normalize_dialect,
+    "reading_style": normalize_dialect,
+    "accents": lambda value: split_values(value, LIST_SEPARATOR),
+    "phase": normalize_phase,
     "snr_db": _to_float,
 }
 
@@ -278,8 +280,9 @@ def _metadata(utt: str, speaker: str, attributes: dict[str, dict], tables: dict[
                 continue
             try:
                 fields[field_name] = _NORMALIZERS.get(field_name, str.strip)(value)
-            except ValueError:
-                raise AsrError(f"{where}: {attr} {value!r} is not a number (expected e.g. '12.5')") from None
+            except ValueError as e:
+                expected = str(e) if field_name == "phase" else f"{attr} {value!r} is not a number (expected e.g. '12.5')"
+                raise AsrError(f"{where}: {expected}") from None
     for name in attributes:
         attr = _ATTRIBUTE_FILE.match(name).group(2)
         if attr not in claimed and attr not in extra:
@@ -299,7 +302,7 @@ def export_kaldi(manifest_path: str | Path, output_dir: str | Path) -> Path:
     ``segments`` when an utterance is only part of its audio file, and one
     ``spk2<attr>`` (each speaker has one value or none) or ``utt2<attr>`` file per
     metadata field and per scalar ``extra`` key (gender as Kaldi's ``f``/``m``;
-    ``age_band`` as ``age``). Lines are sorted by key, as Kaldi expects. The
+    ``age_band`` as ``age``; a list field's values joined by ``|``). Lines are sorted by key, as Kaldi expects. The
     directory is built beside ``output_dir`` and moved into place complete; an
     existing ``output_dir`` is replaced only if it is empty or holds a ``wav.scp``.
     """
@@ -406,6 +409,8 @@ def _attribute_values(utts: list[Utterance]) -> dict[str, dict[str, str]]:
                 continue
             if field_name == "gender":
                 value = {"female": "f", "male": "m"}.get(value, value)
+            if field_name in LIST_FIELDS:
+                value = LIST_SEPARATOR.join(value)
             out[EXPORT_NAMES[field_name]][u.id] = " ".join(str(value).split())
         for key, value in u.extra.items():
             if key == _SEGMENT_KEY or not re.fullmatch(r"\w+", key) or isinstance(value, (dict, list)):

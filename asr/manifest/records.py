@@ -1,10 +1,37 @@
 """Typed utterance manifests: one JSON object per line (``.jsonl`` or ``.jsonl.gz``).
 
 A manifest lives at ``data_manifests/<corpus>/<split>.jsonl[.gz]``; each line is an
-:class:`Utterance`. Audio paths are relative to the manifest's directory (absolute
-paths are kept as they are). Demographic and acoustic metadata travel in the
-manifest as first-class fields, so the audit can group on any of them without side
-files; corpus-specific extras go into ``extra``.
+:class:`Utterance`. Audio paths are relative to the manifest's directory, so a corpus
+and its manifests can be moved together (the importers write them so; an absolute
+path, as older manifests have, is read as it is). Demographic and acoustic metadata
+travel in the manifest as first-class fields, so the audit can group on any of them
+without side files; corpus-specific extras go into ``extra``.
+
+Metadata fields (:data:`METADATA_FIELDS`), one meaning each, and who fills them
+(KeS = KeSpeech, CV = Common Voice, AIS = AISHELL-1, Syn = ``asr prepare synthetic``,
+Kaldi = ``utt2<field>``/``spk2<field>`` files of the same name)::
+
+    field          meaning                                              filled by
+    dialect        variety spoken in this utterance (snake case)        KeS utt2subdialect, CV locale,
+                                                                        AIS (mandarin), Syn, Kaldi
+    home_dialect   the speaker's home variety, whatever they read       KeS city2subdialect of spk2city
+    reading_style  ``mandarin`` (read in standard Mandarin) or          KeS phase1.utt2style, else
+                   ``dialect`` (read in the speaker's own variety)      from dialect
+    accent         the corpus's accent label, one string, verbatim      CV (whole answer), Kaldi
+    accents        list: each accent separately (list-valued field)     CV accents split at "|"
+    gender         ``female`` / ``male`` / other self-description       KeS, CV, AIS, Syn, Kaldi
+    age_band       decades ``0-19`` ... ``60+``                          KeS, CV, Syn, Kaldi
+    city           the speaker's city, verbatim                         KeS spk2city, Kaldi
+    region         a region of the world (``mainland_china``, ...)      CV (from locale), Kaldi
+    locale         the corpus's language tag, verbatim                  CV (zh-CN, zh-HK, zh-TW)
+    phase          recording phase, an integer                          KeS (1 or 2)
+    condition      recording environment or acoustic condition         KeS phase2.utt2env, Syn, Kaldi
+    snr_db         SNR of added noise in dB (a number)                  Syn, Kaldi
+
+A list-valued field (:data:`LIST_FIELDS`) holds a JSON list of strings, or is left
+out when empty. Its groups are not exclusive: an utterance belongs to the group of
+each of its values (a speaker who answered two accents counts in both accent
+groups), and an utterance with no value is in the missing group.
 """
 
 from __future__ import annotations
@@ -23,7 +50,10 @@ Hertz = int
 Decibels = float
 
 #: Metadata fields an audit can group by, in report order.
-METADATA_FIELDS = ("dialect", "accent", "gender", "age_band", "region", "condition", "snr_db")
+METADATA_FIELDS = ("dialect", "home_dialect", "reading_style", "accent", "accents", "gender", "age_band", "city",
+                   "region", "locale", "phase", "condition", "snr_db")
+#: Metadata fields whose value is a list of strings (an utterance is in each value's group).
+LIST_FIELDS = ("accents",)
 REQUIRED_FIELDS = ("id", "audio", "duration", "sample_rate", "text", "speaker")
 
 
@@ -32,8 +62,9 @@ class Utterance:
     """One supervised segment of one recording.
 
     ``start`` and ``duration`` are seconds within the audio file; ``audio`` is a path
-    relative to the manifest's directory. ``snr_db`` is the signal-to-noise ratio of
-    added noise in dB (``None`` for clean or unknown).
+    relative to the manifest's directory. The metadata fields are described in the
+    module docstring; ``snr_db`` is the signal-to-noise ratio of added noise in dB
+    (``None`` for clean or unknown), ``accents`` a list of strings.
     """
 
     id: str
@@ -44,10 +75,16 @@ class Utterance:
     speaker: str
     start: Seconds = 0.0
     dialect: str | None = None
+    home_dialect: str | None = None
+    reading_style: str | None = None
     accent: str | None = None
+    accents: list[str] | None = None
     gender: str | None = None
     age_band: str | None = None
+    city: str | None = None
     region: str | None = None
+    locale: str | None = None
+    phase: int | None = None
     condition: str | None = None
     snr_db: Decibels | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -101,6 +138,12 @@ def _check_types(utt: Utterance) -> None:
             raise ValueError(f"field {name!r} must be a non-negative number of seconds, got {value!r}")
     if isinstance(utt.sample_rate, bool) or not isinstance(utt.sample_rate, int) or utt.sample_rate <= 0:
         raise ValueError(f"field 'sample_rate' must be a positive integer in Hz, got {utt.sample_rate!r}")
+    for name in LIST_FIELDS:
+        value = getattr(utt, name)
+        if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
+            raise ValueError(f"field {name!r} must be a list of strings, got {value!r}")
+    if utt.phase is not None and (isinstance(utt.phase, bool) or not isinstance(utt.phase, int)):
+        raise ValueError(f"field 'phase' must be an integer, got {utt.phase!r}")
     if not isinstance(utt.extra, dict):
         raise ValueError("field 'extra' must be a JSON object")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from asr.audio import audio_info
 from asr.errors import AsrError
 from asr.io import open_text
-from asr.manifest.records import METADATA_FIELDS, Manifest, Utterance, parse_utterance
+from asr.manifest.records import LIST_FIELDS, METADATA_FIELDS, Manifest, Utterance, parse_utterance
 from asr.text import normalize
 
 #: Largest accepted gap between a manifest's duration and the audio's, in seconds.
@@ -121,6 +121,9 @@ def manifest_stats(path: str | Path, by: list[str] | None = None):
     total = summarise(df).to_frame("total").T
     if not by:
         return total
+    for name in (c for c in by if c in LIST_FIELDS):
+        # a list field (accents): an utterance counts in the group of each of its values
+        df = df.explode(name).assign(**{name: lambda d, n=name: d[n].where(d[n].astype(bool) & d[n].notna(), None)})
     groups = df.fillna({c: "(missing)" for c in by}).groupby(by, sort=True)
     table = groups.apply(summarise, include_groups=False)
     if len(by) == 1:

@@ -27,7 +27,7 @@ from asr.errors import AsrError
 from asr.features.frontend import Cmvn, CmvnStats, FeatureConfig, compute_features, num_frames
 from asr.features.store import CMVN_FILE, CONFIG_FILE, FeatureReader, read_feature_manifest, utterance_audio
 from asr.io import open_text
-from asr.manifest.records import Manifest, Utterance
+from asr.manifest.records import LIST_FIELDS, Manifest, Utterance
 from asr.train.augment import choose_speed, speed_perturb
 from asr.train.sampler import BucketingSampler
 
@@ -187,6 +187,9 @@ def field_value(utterance: Utterance, field: str) -> Any:
 
 def group_values(utterances: Sequence[Utterance], field: str) -> list[Any]:
     """Each utterance's value of a manifest field (first-class or in ``extra``); None if absent."""
+    if field in LIST_FIELDS:
+        raise AsrError(f"balance_by: {field!r} holds a list per utterance (an utterance can be in several groups); "
+                       "balance by a single-valued field")
     values = [field_value(u, field) for u in utterances]
     if field not in FIRST_CLASS_FIELDS and all(v is None for v in values):
         raise AsrError(f"balance_by: no utterance has a field {field!r} "

@@ -2,7 +2,8 @@
 # KeSpeech (Tang et al., NeurIPS 2021 Datasets and Benchmarks; about 1,542 hours, 27,237 speakers,
 # Mandarin and eight subdialects) from a local copy: a 12-layer Conformer trained on Tasks/ASR
 # train_phase1 + train_phase2 with features computed on the fly from 16 sharded manifests,
-# audited by subdialect, gender, age and city.
+# audited by the speaker's home subdialect, reading style (Mandarin or dialect) and their
+# intersection, and by subdialect, gender, age, city and recording environment (conf/audit.yaml).
 #
 #   bash recipes/kespeech/run.sh --corpus-dir /data/KeSpeech               # everything, stages 0..8
 #   bash recipes/kespeech/run.sh --corpus-dir /data/KeSpeech --ngpu 8      # train on 8 GPUs (torchrun)
@@ -27,7 +28,7 @@ dev_parts="dev_phase*"
 test_sets=test
 baseline=baseline
 mitigated=balanced
-stats_by=dialect
+stats_by=home_dialect,reading_style
 features=on-the-fly
 num_shards=16
 validate_audio=false

@@ -35,8 +35,8 @@ def cv(tmp_path) -> Path:
     cn, hk, tw = root / "zh-CN", root / "zh-HK", root / "zh-TW"
     _tsv(cn / "train.tsv", HEADER, [
         {"client_id": "c1", "path": _clip(cn, "common_voice_zh-CN_1.mp3"), "sentence_id": "s1",
-         "sentence": '他说"你好', "age": "twenties", "gender": "male_masculine", "accents": "出生地：四川省",
-         "locale": "zh-CN"},
+         "sentence": '他说"你好', "age": "twenties", "gender": "male_masculine",
+         "accents": "出生地：11 北京市|出生地：37 山东省| 出生地：11 北京市", "locale": "zh-CN"},
         {"client_id": "c2", "path": _clip(cn, "common_voice_zh-CN_2.mp3"), "sentence": "打开空调",
          "age": "", "gender": "", "locale": "zh-CN"},
     ])
@@ -68,17 +68,21 @@ def test_locales_merge_into_split_manifests(cv, tmp_path):
     c1 = train["common_voice_zh-CN_1"]
     assert c1.text == '他说"你好'
     assert (c1.speaker, c1.sample_rate, c1.duration) == ("c1", 48000, 0.3)
-    assert (c1.dialect, c1.region, c1.gender, c1.age_band, c1.accent) == (
-        "mandarin", "mainland_china", "male", "20-29", "出生地：四川省")
-    assert c1.extra == {"locale": "zh-CN", "sentence_id": "s1"}
-    assert Path(c1.audio) == (cv / "zh-CN" / "clips" / "common_voice_zh-CN_1.mp3").absolute()
+    assert (c1.locale, c1.dialect, c1.region, c1.gender, c1.age_band) == (
+        "zh-CN", "mandarin", "mainland_china", "male", "20-29")
+    # Several accents: a list, each once, in the speaker's order; `accent` keeps the answer verbatim.
+    assert c1.accents == ["出生地：11 北京市", "出生地：37 山东省"]
+    assert c1.accent == "出生地：11 北京市|出生地：37 山东省| 出生地：11 北京市"
+    assert c1.extra == {"sentence_id": "s1"} and c1.city is None
+    assert c1.audio == "../cv-corpus-17.0/zh-CN/clips/common_voice_zh-CN_1.mp3"  # relative to the manifest
     c2 = train["common_voice_zh-CN_2"]
-    assert (c2.gender, c2.age_band, c2.accent) == (None, None, None)
+    assert (c2.gender, c2.age_band, c2.accent, c2.accents) == (None, None, None, None)
     h1 = train["common_voice_zh-HK_1"]
-    assert (h1.dialect, h1.region, h1.gender, h1.age_band) == ("cantonese", "hong_kong", "female", "30-39")
-    assert h1.extra == {"locale": "zh-HK", "variant": "粵語"}
+    assert (h1.locale, h1.dialect, h1.region, h1.gender, h1.age_band) == ("zh-HK", "cantonese", "hong_kong", "female", "30-39")
+    assert h1.extra == {"variant": "粵語"}
     t1 = train["common_voice_zh-TW_1"]
-    assert (t1.text, t1.dialect, t1.region, t1.gender, t1.age_band) == ("「你好", "mandarin", "taiwan", "male", "0-19")
+    assert (t1.text, t1.locale, t1.dialect, t1.region, t1.gender, t1.age_band) == (
+        "「你好", "zh-TW", "mandarin", "taiwan", "male", "0-19")
     [dev] = read_manifest(written["dev"])
     assert (dev.gender, dev.age_band) == ("female", "40-49")
     [test] = read_manifest(written["test"])
@@ -132,7 +136,7 @@ def test_locale_of_a_directory_under_another_name(cv, tmp_path):
     # Rows with a locale column need no locale-named directory.
     cn = shutil.copytree(cv / "zh-CN", tmp_path / "my_cv_copy")
     written = prepare_commonvoice(cn, tmp_path / "cn", splits=["train"])
-    assert [(u.dialect, u.extra["locale"]) for u in read_manifest(written["train"])] == [("mandarin", "zh-CN")] * 2
+    assert [(u.dialect, u.locale) for u in read_manifest(written["train"])] == [("mandarin", "zh-CN")] * 2
     # Rows without one take --locales, or are refused before anything is written.
     hk = shutil.copytree(cv / "zh-HK", tmp_path / "cantonese_data")
     with pytest.raises(AsrError, match=rf"^{hk / 'train.tsv'}:2: unknown locale None \(expected one of zh-CN, .*"
@@ -141,3 +145,32 @@ def test_locale_of_a_directory_under_another_name(cv, tmp_path):
     assert not (tmp_path / "hk").exists()
     written = prepare_commonvoice(hk, tmp_path / "hk", locales=["zh-HK"], splits=["train"])
     assert [u.dialect for u in read_manifest(written["train"])] == ["cantonese"]
+
+
+def test_every_field_of_the_fake_release_matches_its_tsvs(tmp_path):
+    """make_commonvoice's TSVs, read here by hand, against every manifest field."""
+    from asr.corpus.fakes import make_commonvoice
+
+    root = make_commonvoice(tmp_path / "cv", locales=("zh-CN", "zh-HK", "zh-TW"))
+    written = prepare_commonvoice(root, tmp_path / "out")
+    ages = {"teens": "0-19", "twenties": "20-29", "thirties": "30-39", "fourties": "40-49", "": None}
+    genders = {"male_masculine": "male", "female_feminine": "female", "": None, "do_not_wish_to_say": None}
+    multi = 0
+    for split, path in written.items():
+        rows = {}
+        for locale in ("zh-CN", "zh-HK", "zh-TW"):
+            header, *lines = (root / locale / f"{split}.tsv").read_text(encoding="utf-8").splitlines()
+            rows.update({r["path"].removesuffix(".mp3"): r for r in (dict(zip(header.split("\t"), line.split("\t")))
+                                                                     for line in lines)})
+        utts = read_manifest(path)
+        assert sorted(u.id for u in utts) == sorted(rows)
+        for u in utts:
+            row = rows[u.id]
+            accents = [a for a in row["accents"].split("|") if a] or None
+            assert (u.text, u.speaker, u.locale) == (row["sentence"], row["client_id"], row["locale"])
+            assert (u.accents, u.accent) == (accents, row["accents"] or None)
+            assert (u.gender, u.age_band) == (genders[row["gender"]], ages[row["age"]])
+            assert u.region == {"zh-CN": "mainland_china", "zh-HK": "hong_kong", "zh-TW": "taiwan"}[u.locale]
+            assert u.dialect == ("cantonese" if u.locale == "zh-HK" else "mandarin") and u.city is None
+            multi += len(accents or []) > 1
+    assert multi == 15  # utterances of the 5 speakers (3 utterances each) who gave two accents

@@ -46,13 +46,21 @@ def test_data_dir_becomes_a_manifest_with_metadata(tmp_path):
     utts = {u.id: u for u in read_manifest(written["train"])}
     assert sorted(utts) == ["spkA-1", "spkA-2", "spkB-1"]
     a1, b1 = utts["spkA-1"], utts["spkB-1"]
-    assert a1.audio == str((d / "wav" / "a1.wav").absolute())
+    assert a1.audio == "../data/train/wav/a1.wav"  # relative to the manifest's directory
     assert (a1.duration, a1.sample_rate, a1.start) == (0.3, 16000, 0.0)
     assert (b1.duration, b1.sample_rate) == (0.5, 8000)
     assert a1.text == "打开 空调" and a1.speaker == "spkA"
-    assert (a1.gender, a1.age_band, a1.region, a1.dialect, a1.snr_db) == ("female", "30-39", "Chengdu", "lan_yin", 12.5)
-    assert (b1.gender, b1.age_band, b1.region, b1.dialect) == ("male", "20-29", "Xi'an", "mandarin")
+    assert (a1.gender, a1.age_band, a1.city, a1.dialect, a1.snr_db) == ("female", "30-39", "Chengdu", "lan_yin", 12.5)
+    assert (b1.gender, b1.age_band, b1.city, b1.dialect) == ("male", "20-29", "Xi'an", "mandarin")
+    assert a1.region is None  # a city is not a region
     assert a1.extra == {"style": "read"}  # utt2dur and spk2utt are bookkeeping, not metadata
+
+
+def test_bad_phase_is_named(tmp_path):
+    d = _data_dir(tmp_path)
+    _write(d / "utt2phase", "spkA-1 1\nspkA-2 early\nspkB-1 2\n")
+    with pytest.raises(AsrError, match=r"utt2phase:2: phase 'early' is not a phase number \(expected e.g. '1' or 'phase1'\)"):
+        prepare_kaldi(d, tmp_path / "out")
 
 
 def test_segments_cut_utterances_from_recordings(tmp_path):
@@ -79,12 +87,20 @@ def test_round_trip_prepare_export_prepare(tmp_path):
     with open(d / "utt2spk", "a") as f:
         f.write("spkC-1 spkC\nspkC-2 spkC\n")
     (d / "utt2snr").unlink()
+    _write(d / "spk2accents", "spkA 出生地：11 北京市|出生地：37 山东省\nspkB 出生地：51 四川省\nspkC 香港\n")
+    _write(d / "utt2phase", "spkA-1 phase1\nspkA-2 2\nspkB-1 1\nspkC-1 1\nspkC-2 1\n")
+    _write(d / "spk2home_dialect", "spkA Lan-Yin\nspkB Beijing\n")
+    _write(d / "spk2region", "spkA mainland_china\nspkB mainland_china\n")
     first = read_manifest(prepare_kaldi(d, tmp_path / "m1", split="train")["train"])
+    a1 = first[0]
+    assert (a1.accents, a1.phase, a1.home_dialect, a1.region, a1.city) == (
+        ["出生地：11 北京市", "出生地：37 山东省"], 1, "lan_yin", "mainland_china", "Chengdu")
 
     export_kaldi(tmp_path / "m1" / "train.jsonl", tmp_path / "kaldi")
     files = {p.name for p in (tmp_path / "kaldi").iterdir()}
-    assert {"wav.scp", "text", "utt2spk", "spk2utt", "segments", "spk2gender", "spk2age", "spk2region",
-            "spk2dialect", "utt2style"} <= files
+    assert {"wav.scp", "text", "utt2spk", "spk2utt", "segments", "spk2gender", "spk2age", "spk2city", "spk2region",
+            "spk2dialect", "utt2style", "spk2accents", "utt2phase", "spk2home_dialect"} <= files
+    assert "spkA 出生地：11 北京市|出生地：37 山东省\n" in (tmp_path / "kaldi" / "spk2accents").read_text()
     assert (tmp_path / "kaldi" / "spk2gender").read_text() == "spkA f\nspkB m\n"
     assert all(Path(line.split(maxsplit=1)[1]).is_absolute()
                for line in (tmp_path / "kaldi" / "wav.scp").read_text().splitlines())

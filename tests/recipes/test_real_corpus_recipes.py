@@ -87,10 +87,10 @@ def test_kespeech_prepares_parts_with_speaker_metadata(kespeech):
     root, _ = kespeech
     test = read_manifest(root / "data" / "test.jsonl")
     assert len(test) == 6
-    for utt in test:
-        assert utt.dialect not in (None, "mandarin") and utt.gender in ("female", "male")
-        assert utt.age_band and utt.region
-    assert {u.dialect for u in read_manifest(root / "data" / "train_phase1.jsonl")} == {"mandarin"}
+    for utt in test:  # the speaker's home subdialect, on Mandarin readings too; city, style and phase
+        assert utt.home_dialect not in (None, "mandarin") and utt.gender in ("female", "male")
+        assert utt.age_band and utt.city and utt.reading_style in ("mandarin", "dialect") and utt.phase in (1, 2)
+    assert {u.reading_style for u in read_manifest(root / "data" / "train_phase2.jsonl")} == {"mandarin"}
 
 
 def test_kespeech_shards_the_train_parts_and_merges_the_dev_parts(kespeech):
