@@ -35,7 +35,7 @@ from importlib import metadata  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from machine import cpu_model  # noqa: E402
+from asr.provenance import cpu_model  # noqa: E402
 
 SAMPLE_RATE = 16000
 UTTERANCE_SECONDS = 4.0

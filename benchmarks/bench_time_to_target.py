@@ -28,7 +28,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from machine import cpu_model
+from asr.provenance import cpu_model
 
 from asr.io import write_json
 

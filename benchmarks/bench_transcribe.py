@@ -51,7 +51,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_features import speech_like  # noqa: E402  (the same synthetic audio as the feature benchmark)
-from machine import cpu_model  # noqa: E402
+from asr.provenance import cpu_model  # noqa: E402
 
 SAMPLE_RATE = 16000
 WINDOW_SECONDS = 30.0

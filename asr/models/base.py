@@ -42,11 +42,21 @@ class CtcModel(nn.Module):
         self.vocab_size = vocab_size
         self.input_dim = input_dim
 
+    #: The :class:`~asr.models.config.ModelConfig` field that holds this encoder's options.
+    config_section: str = ""
+
     @classmethod
     def from_config(cls, config: "ModelConfig", vocab_size: int, input_dim: int | None,
                     hf_config: dict | None = None) -> "CtcModel":
-        """Build from a model config: what :func:`asr.models.build_model` calls for this encoder."""
-        raise NotImplementedError
+        """Build from a model config: what :func:`asr.models.build_model` calls for this encoder.
+
+        A feature encoder is built as ``cls(options, vocab_size, input_dim)``, a waveform encoder
+        as ``cls(options, vocab_size, hf_config=hf_config)``.
+        """
+        options = getattr(config, cls.config_section)
+        if cls.input_kind == "features":
+            return cls(options, vocab_size, cls.need_input_dim(input_dim, cls.config_section))
+        return cls(options, vocab_size, hf_config=hf_config)
 
     @staticmethod
     def need_input_dim(input_dim: int | None, name: str) -> int:

@@ -6,13 +6,15 @@ import torch
 from torchaudio.models import Conformer
 
 from asr.models.base import CtcHead
-from asr.models.config import ConformerConfig, ModelConfig
+from asr.models.config import ConformerConfig
 from asr.models.feature_encoder import FeatureEncoderCtc
 from asr.models.subsampling import make_subsampling
 
 
 class ConformerCtc(FeatureEncoderCtc):
     """Features ``(B, T, input_dim)`` -> CTC log-probabilities ``(B, T', V)``, ``T' ~ T / 4``."""
+
+    config_section = "conformer"
 
     def __init__(self, config: ConformerConfig, vocab_size: int, input_dim: int):
         super().__init__(vocab_size, input_dim)
@@ -29,10 +31,6 @@ class ConformerCtc(FeatureEncoderCtc):
         )
         self.head = CtcHead(config.d_model, vocab_size, config.dropout)
 
-    @classmethod
-    def from_config(cls, config: ModelConfig, vocab_size: int, input_dim: int | None,
-                    hf_config: dict | None = None) -> "ConformerCtc":
-        return cls(config.conformer, vocab_size, cls.need_input_dim(input_dim, "conformer"))
 
     @property
     def num_layers(self) -> int:

@@ -6,13 +6,15 @@ import torch
 from torch import nn
 
 from asr.models.base import CtcHead
-from asr.models.config import ModelConfig, TransformerConfig
+from asr.models.config import TransformerConfig
 from asr.models.feature_encoder import FeatureEncoderCtc
 from asr.models.subsampling import make_subsampling
 
 
 class TransformerCtc(FeatureEncoderCtc):
     """Features ``(B, T, input_dim)`` -> CTC log-probabilities ``(B, T', V)``, ``T' ~ T / 4``."""
+
+    config_section = "transformer"
 
     positions = "sinusoidal"
 
@@ -34,10 +36,6 @@ class TransformerCtc(FeatureEncoderCtc):
         )
         self.head = CtcHead(config.d_model, vocab_size, config.dropout)
 
-    @classmethod
-    def from_config(cls, config: ModelConfig, vocab_size: int, input_dim: int | None,
-                    hf_config: dict | None = None) -> "TransformerCtc":
-        return cls(config.transformer, vocab_size, cls.need_input_dim(input_dim, "transformer"))
 
     @property
     def num_layers(self) -> int:

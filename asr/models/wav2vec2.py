@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from asr.errors import AsrError
 from asr.models.base import CtcHead, CtcModel, padding_mask
-from asr.models.config import ModelConfig, PretrainedConfig
+from asr.models.config import PretrainedConfig
 from asr.models.hf import Trainability, check_init_dir, config_from_dict, config_to_dict
 
 #: A small encoder for ``init: null`` (about 7 M parameters); ``hf_config`` keys override it.
@@ -54,6 +54,8 @@ def normalize_waveforms(waveforms: torch.Tensor, lengths: torch.Tensor, eps: flo
 class Wav2Vec2Ctc(CtcModel):
     """Waveforms ``(B, S)`` at 16 kHz -> CTC log-probabilities ``(B, T', V)``, one frame per 20 ms."""
 
+    config_section = "wav2vec2"
+
     input_kind = "waveform"
 
     def __init__(self, config: PretrainedConfig, vocab_size: int, hf_config: dict | None = None):
@@ -74,10 +76,6 @@ class Wav2Vec2Ctc(CtcModel):
         self.trainability = Trainability(config, self.backbone, self.backbone.feature_extractor, encoder.layers, top, fixed)
         self.head = CtcHead(hf.hidden_size, vocab_size, config.head_dropout)
 
-    @classmethod
-    def from_config(cls, config: ModelConfig, vocab_size: int, input_dim: int | None,
-                    hf_config: dict | None = None) -> "Wav2Vec2Ctc":
-        return cls(config.wav2vec2, vocab_size, hf_config=hf_config)
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         out = self.backbone._get_feat_extract_output_lengths(lengths.clamp(min=MIN_SAMPLES))

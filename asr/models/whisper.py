@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from asr.errors import AsrError
 from asr.models.base import CtcHead, CtcModel, padding_mask
-from asr.models.config import ModelConfig, PretrainedConfig
+from asr.models.config import PretrainedConfig
 from asr.models.hf import Trainability, check_init_dir, config_from_dict, config_to_dict
 
 N_FFT = 400
@@ -62,6 +62,8 @@ def whisper_output_lengths(lengths: torch.Tensor) -> torch.Tensor:
 class WhisperCtc(CtcModel):
     """Waveforms ``(B, S)`` at 16 kHz -> CTC log-probabilities ``(B, T', V)``, one frame per 20 ms."""
 
+    config_section = "whisper"
+
     input_kind = "waveform"
     stride = 2 * HOP_LENGTH
 
@@ -83,10 +85,6 @@ class WhisperCtc(CtcModel):
         )
         self.head = CtcHead(hf.d_model, vocab_size, config.head_dropout)
 
-    @classmethod
-    def from_config(cls, config: ModelConfig, vocab_size: int, input_dim: int | None,
-                    hf_config: dict | None = None) -> "WhisperCtc":
-        return cls(config.whisper, vocab_size, hf_config=hf_config)
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         return whisper_output_lengths(lengths).long()

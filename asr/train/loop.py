@@ -28,6 +28,7 @@ from asr.errors import AsrError
 from asr.io import atomic_write
 from asr.score import EditCounts, score_pair
 from asr.train.dataset import collate
+from asr.train.launch import plan_launch
 from asr.train.sampler import BucketingSampler
 
 log = logging.getLogger(__name__)
@@ -93,12 +94,7 @@ def setup_distributed(device: str | None = None) -> Distributed:
     ``device``: ``cpu``, ``cuda`` or ``cuda:N`` (None: CUDA when available). Under torchrun
     with CUDA, each process takes GPU ``LOCAL_RANK``.
     """
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise AsrError(f"--device {device}: CUDA is not available on this machine (use --device cpu)")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise AsrError(f"--device must be cpu, cuda or cuda:N, got {device!r}")
+    device = plan_launch(device, gpus=1, cpu_procs=1).device  # checks it, and picks one for None
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Distributed(device=torch.device(device))
