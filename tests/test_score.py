@@ -8,11 +8,13 @@ import pytest
 
 from asr.cli import main
 from asr.errors import AsrError
+from asr.text import Normalization
 from asr.score import EditCounts, pooled, read_transcripts, score_pair, score_transcripts, summary_table, units
 
 
 def test_han_characters_are_tokens_and_latin_words_stay_whole():
-    assert units("导航到 GPS 点，4S店！") == ["导", "航", "到", "gps", "点", "4s", "店"]
+    assert units("导航到 GPS 点，4S店！", normalization=Normalization(numerals=False)) == ["导", "航", "到", "gps", "点", "4s", "店"]
+    assert units("导航到 GPS 点，4S店！") == ["导", "航", "到", "gps", "点", "四", "s", "店"]  # numerals step
     assert units("导航到 GPS 点", unit="word") == ["导航到", "gps", "点"]
 
 
@@ -31,9 +33,23 @@ def test_hand_checked_pairs():
     assert total.error_rate == pytest.approx(3 / 9)
 
 
-def test_traditional_to_simplified_only_when_asked():
-    assert score_pair("開門", "开门").errors == 2
-    assert score_pair("開門", "开门", to_simplified=True).errors == 0
+def test_traditional_to_simplified_unless_turned_off():
+    assert score_pair("開門", "开门", normalization=Normalization(t2s=False)).errors == 2
+    assert score_pair("開門", "开门").errors == 0
+
+
+def test_counts_agree_with_jiwer_on_random_pairs():
+    import random
+
+    import jiwer
+
+    rng = random.Random(0)
+    for _ in range(500):
+        ref = [rng.choice("abcde") for _ in range(rng.randint(1, 10))]
+        hyp = [rng.choice("abcde") for _ in range(rng.randint(1, 10))]
+        out = jiwer.process_words(" ".join(ref), " ".join(hyp))
+        got = score_pair(" ".join(ref), " ".join(hyp), unit="word")
+        assert (got.sub, got.dele, got.ins) == (out.substitutions, out.deletions, out.insertions)
 
 
 def test_wer_on_words():

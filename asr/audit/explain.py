@@ -62,7 +62,7 @@ import numpy as np
 from asr.audit.pinyin_confusions import PinyinTally, top_items
 from asr.errors import AsrError
 from asr.score import alignment, units
-from asr.text import NORMALIZATION, NORMALIZATION_T2S
+from asr.text import DEFAULT, NORMALIZATION, NORMALIZATION_T2S, Normalization
 
 #: The group label of rows whose attribute is missing: ``asr.models.model_dir.UNKNOWN``, so that
 #: they join the training data summary's own count of missing values.
@@ -249,8 +249,8 @@ def worst_utterances(sub, top_k: int, to_simplified: bool = False) -> list[dict]
     for i in order:
         row = sub.iloc[i]
         unit = _unit(row.get("unit"))
-        ref = units(_text(row["ref"]), unit, to_simplified)
-        ref_aligned, hyp_aligned, ops = aligned_strings(alignment(ref, units(_text(row["hyp"]), unit, to_simplified)))
+        ref = units(_text(row["ref"]), unit, _normalization(to_simplified))
+        ref_aligned, hyp_aligned, ops = aligned_strings(alignment(ref, units(_text(row["hyp"]), unit, _normalization(to_simplified))))
         rows.append({
             "id": str(row["id"]),
             "speaker": group_label(row["speaker"]) if "speaker" in sub.columns else None,
@@ -327,8 +327,8 @@ def _align_group(sub, max_aligned: int, to_simplified: bool) -> tuple[list, dict
     edits = rows[["sub", "del", "ins"]].to_numpy()
     for ref, hyp, unit, counts in zip(rows["ref"], rows["hyp"], unit_col, edits):
         unit = _unit(unit)
-        ref = units(_text(ref), unit, to_simplified)
-        hyp = units(_text(hyp), unit, to_simplified)
+        ref = units(_text(ref), unit, _normalization(to_simplified))
+        hyp = units(_text(hyp), unit, _normalization(to_simplified))
         pairs = alignment(ref, hyp)
         ops = Counter(op for op, _, _ in pairs)
         mismatches += (ops["S"], ops["D"], ops["I"]) != tuple(int(c) for c in counts)
@@ -348,9 +348,14 @@ def _check(results, by: str) -> None:
         raise AsrError(f"results: no column {by!r} to group by; columns are {', '.join(map(str, results.columns))}")
 
 
+def _normalization(to_simplified: bool) -> Normalization:
+    """The scoring normalisation: the default, without Traditional-to-Simplified when asked."""
+    return DEFAULT if to_simplified else Normalization(t2s=False)
+
+
 def _infer_t2s(results) -> bool:
     if "normalization" not in results.columns:
-        return False
+        return DEFAULT.t2s
     return any(isinstance(v, str) and "Traditional to Simplified" in v for v in results["normalization"].unique())
 
 

@@ -22,7 +22,7 @@ from asr.io import open_text
 from asr.manifest.records import METADATA_FIELDS
 from asr.results import COUNT_FIELDS, NON_ATTRIBUTES
 from asr.score import score_pair
-from asr.text import NORMALIZATION, NORMALIZATION_T2S
+from asr.text import DEFAULT, NORMALIZATION, Normalization
 
 try:  # optional speed-up; the standard library gives the same result
     from orjson import loads as _loads
@@ -228,13 +228,14 @@ def _score_missing(df: pd.DataFrame, rows: np.ndarray, path: Path) -> None:
     unit = str(df["unit"].dropna().iloc[0]) if "unit" in df and df["unit"].notna().any() else "char"
     if unit not in ("char", "word"):
         raise AsrError(f"{path}: unknown scoring unit {unit!r} (expected char or word)")
-    t2s = "normalization" in df and (df["normalization"].astype(object) == NORMALIZATION_T2S).any()
+    recorded = df["normalization"].dropna().astype(str) if "normalization" in df else []
+    normalization = Normalization.from_description(recorded.iloc[0]) if len(recorded) else DEFAULT
     out = np.empty((int(rows.sum()), 4))
     for j, i in enumerate(np.flatnonzero(rows)):
         ref, hyp = df["ref"].iat[i], df["hyp"].iat[i]
         if not isinstance(ref, str) or not isinstance(hyp, str):
             raise AsrError(f"{path}: utterance {df['id'].iat[i]}: ref and hyp must be strings to score")
-        c = score_pair(ref, hyp, unit, to_simplified=bool(t2s))
+        c = score_pair(ref, hyp, unit, normalization)
         out[j] = (c.sub, c.dele, c.ins, c.ref_len)
     for k, name in enumerate(COUNT_COLUMNS):
         values = df[name].to_numpy(copy=True)

@@ -21,8 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lm-weight", type=float, default=None, help="LM weight in shallow fusion (default 0.3)")
     parser.add_argument("--insertion-bonus", type=float, default=None, help="score added per emitted token")
     parser.add_argument("--batch-size", type=int, default=None, help="utterances per batch (default 32)")
-    parser.add_argument("--to-simplified", action="store_true", default=None,
-                        help="score after Traditional-to-Simplified conversion")
+    parser.add_argument("--no-normalize", default=None, metavar="STEPS",
+                        help="normalisation steps to leave out when scoring, comma-separated: nfkc, tags, numerals, "
+                             "t2s, punctuation, lowercase (default: every step on both sides)")
+    parser.add_argument("--to-simplified", action="store_true", help=argparse.SUPPRESS)  # asr < 0.2: t2s is a default step now
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ... (default cpu)")
     parser.add_argument("--backend", choices=("pytorch", "onnx", "onnx-int8"), default="pytorch",
                         help="inference engine: PyTorch, or ONNX Runtime on the model from `asr export` (default pytorch)")
@@ -30,8 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from asr.config import load_config
+    from asr.config import load_config, to_dict
     from asr.decode.batch import DecodeConfig, decode_manifests
+    from asr.text import Normalization
 
     overrides = {
         "beam_size": args.beam_size,
@@ -39,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         "lm_weight": args.lm_weight,
         "insertion_bonus": args.insertion_bonus,
         "batch_size": args.batch_size,
-        "to_simplified": args.to_simplified,
+        "normalization": None if args.no_normalize is None else to_dict(Normalization.without(args.no_normalize)),
     }
     config = load_config(DecodeConfig, args.config, overrides)
     decode_manifests(args.model, args.manifests, args.output_dir, config, device=args.device,

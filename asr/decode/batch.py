@@ -40,7 +40,7 @@ from asr.score import EditCounts, pooled, score_pair
 from asr.decode.lm import load_lm
 from asr.decode.onnx_runtime import load_backend
 from asr.decode.search import Hypothesis, SearchOptions, search
-from asr.text import NORMALIZATION, NORMALIZATION_T2S
+from asr.text import DEFAULT, Normalization
 
 if TYPE_CHECKING:  # pragma: no cover
     from asr.decode.lm import NgramLM
@@ -57,7 +57,8 @@ class DecodeConfig:
     ``beam_size`` 1 without an LM is greedy CTC. ``lm`` is a file from ``asr lm``
     (JSON or ARPA), fused with ``lm_weight``; ``insertion_bonus`` is added per emitted
     token. Batches hold at most ``batch_size`` utterances and ``max_batch_seconds`` of
-    padded audio. ``to_simplified`` scores after Traditional-to-Simplified conversion.
+    padded audio. ``normalization``: the steps applied to reference and hypothesis before
+    scoring (:class:`asr.text.Normalization`; every step by default).
     """
 
     beam_size: int = 1
@@ -67,7 +68,7 @@ class DecodeConfig:
     token_threshold: float = -12.0
     batch_size: int = 32
     max_batch_seconds: float = 300.0
-    to_simplified: bool = False
+    normalization: Normalization = DEFAULT
 
     def search_options(self) -> SearchOptions:
         return SearchOptions(
@@ -87,9 +88,9 @@ def results_stem(manifest: str | Path) -> str:
     return Path(name).stem
 
 
-def result_row(utt: Utterance, hyp: str, confidence: float | None, to_simplified: bool = False) -> dict:
+def result_row(utt: Utterance, hyp: str, confidence: float | None, normalization: Normalization = DEFAULT) -> dict:
     """One results row (:class:`asr.results.ResultRow`) of ``utt`` recognised as ``hyp``, as JSON."""
-    counts = score_pair(utt.text, hyp, UNIT, to_simplified=to_simplified)
+    counts = score_pair(utt.text, hyp, UNIT, normalization)
     metadata = {k: v for k, v in utt.metadata().items() if k not in RESULT_FIELDS}
     return ResultRow(utt.id, utt.text, hyp, counts, UNIT, confidence, metadata).to_json()
 
@@ -143,7 +144,7 @@ def decode_utterances(
         log_probs, lengths = model.log_probs(waves)
         hyps = search(log_probs, lengths, options, lm=lm, token_strings=model.vocab.tokens, blank=model.vocab.blank_id)
         for i, hyp in zip(group, hyps):
-            rows[i] = result_row(utterances[i], hypothesis_text(model, hyp), hyp.confidence, config.to_simplified)
+            rows[i] = result_row(utterances[i], hypothesis_text(model, hyp), hyp.confidence, config.normalization)
         if bar is not None:
             bar.update(len(group))
     if bar is not None:
@@ -222,7 +223,7 @@ def results_meta(rows: list[dict], model_dir, manifest, config: DecodeConfig, se
         "manifest": str(manifest),
         "utterances": len(rows),
         "unit": UNIT,
-        "normalization": NORMALIZATION_T2S if config.to_simplified else NORMALIZATION,
+        "normalization": config.normalization.describe(),
         "decoding": {**asdict(config), "method": _method(config.search_options())},
         "confidence": "mean over emitted tokens of the token's mean posterior over its aligned frames",
         "cer": round(total.error_rate, 6) if total.ref_len else None,

@@ -56,9 +56,9 @@ class Vocabulary:
         self._index = index
 
     @classmethod
-    def build(cls, texts: Iterable[str], min_count: int = 1, to_simplified: bool = False) -> "Vocabulary":
+    def build(cls, texts: Iterable[str], min_count: int = 1) -> "Vocabulary":
         """All tokens seen at least ``min_count`` times in ``texts`` (after normalisation)."""
-        counts = Counter(tok for text in texts for tok in tokenize(normalize(text, to_simplified)))
+        counts = Counter(tok for text in texts for tok in tokenize(normalize(text)))
         kept = sorted(tok for tok, n in counts.items() if n >= min_count and tok not in SPECIALS)
         return cls([*SPECIALS, *kept])
 
@@ -112,9 +112,9 @@ class Vocabulary:
         """The id of ``token``, or :attr:`unk_id`."""
         return self._index.get(token, self.unk_id)
 
-    def encode(self, text: str, to_simplified: bool = False) -> list[int]:
+    def encode(self, text: str) -> list[int]:
         """Normalise and tokenise ``text``; tokens not in the vocabulary become ``<unk>``."""
-        return [self._index.get(tok, self.unk_id) for tok in tokenize(normalize(text, to_simplified))]
+        return [self._index.get(tok, self.unk_id) for tok in tokenize(normalize(text))]
 
     def decode(self, ids: Iterable[int]) -> str:
         """Ids to text: Han characters joined directly, a Latin word spaced from its neighbours.
