@@ -3,16 +3,33 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+
+from asr.decode.engines import ENGINES
 
 HELP = "decode manifests with a model into results-<stem>.jsonl files (per-utterance edits + metadata)"
 DESCRIPTION = (
-    HELP + ". Greedy CTC by default; --beam-size N for prefix beam search, with --lm PATH "
-    "(from `asr lm`) and --lm-weight W for shallow fusion. Prints the CER overall and per dialect."
+    HELP + ". The model is an asr model directory (greedy CTC by default; --beam-size N for prefix beam "
+    "search, with --lm PATH from `asr lm` and --lm-weight W for shallow fusion), or, with --engine, another "
+    "recognizer in a local directory: a transformers CTC checkpoint (hf-ctc), a transformers Whisper "
+    "checkpoint (hf-whisper) or a CTranslate2 Whisper directory (faster-whisper). Prints the CER overall "
+    "and per dialect; `asr audit --results` reads the files."
 )
+EPILOG = """\
+examples:
+  asr decode --model exp/baseline/model --manifests data/test.jsonl --output-dir exp/baseline/decode
+  asr decode --engine hf-ctc --model /models/wav2vec2-large-xlsr-zh --manifests data/test.jsonl --output-dir exp/xlsr
+  asr decode --engine faster-whisper --model /models/whisper-base-ct2 --language zh --manifests data/test.jsonl \\
+      --output-dir exp/whisper-base
+"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="model directory (from `asr train`)")
+    parser.epilog = EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--model", required=True, help="model directory (from `asr train`, or of --engine's kind)")
+    parser.add_argument("--engine", choices=ENGINES, default="asr",
+                        help="what reads --model: asr (default), hf-ctc, hf-whisper or faster-whisper")
     parser.add_argument("--manifests", nargs="+", required=True, help="manifests to decode (.jsonl[.gz])")
     parser.add_argument("--output-dir", required=True, help="directory for results-<stem>.jsonl and .meta.json")
     parser.add_argument("--config", default=None, help="decoding config YAML (keys of asr.decode.batch.DecodeConfig)")
@@ -25,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="normalisation steps to leave out when scoring, comma-separated: nfkc, tags, numerals, "
                              "t2s, punctuation, lowercase (default: every step on both sides)")
     parser.add_argument("--to-simplified", action="store_true", help=argparse.SUPPRESS)  # asr < 0.2: t2s is a default step now
+    parser.add_argument("--language", default=None, help="Whisper engines: the spoken language (default zh; 'auto': detect)")
+    parser.add_argument("--task", choices=("transcribe", "translate"), default=None, help="Whisper engines (default transcribe)")
+    parser.add_argument("--compute-type", default=None, help="faster-whisper: float32 (default), int8, float16, ...")
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ... (default cpu)")
     parser.add_argument("--backend", choices=("pytorch", "onnx", "onnx-int8"), default="pytorch",
                         help="inference engine: PyTorch, or ONNX Runtime on the model from `asr export` (default pytorch)")
@@ -43,8 +63,13 @@ def run(args: argparse.Namespace) -> int:
         "insertion_bonus": args.insertion_bonus,
         "batch_size": args.batch_size,
         "normalization": None if args.no_normalize is None else to_dict(Normalization.without(args.no_normalize)),
+        "language": args.language,
+        "task": args.task,
+        "compute_type": args.compute_type,
     }
     config = load_config(DecodeConfig, args.config, overrides)
+    if config.language == "auto":
+        config = dataclasses.replace(config, language=None)
     decode_manifests(args.model, args.manifests, args.output_dir, config, device=args.device,
-                     backend=args.backend, threads=args.threads)
+                     backend=args.backend, threads=args.threads, engine=args.engine)
     return 0

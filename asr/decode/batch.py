@@ -26,7 +26,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import Iterator, Literal, Sequence
 
 import numpy as np
 
@@ -37,14 +37,11 @@ from asr.manifest.records import Manifest, Utterance
 from asr.provenance import provenance
 from asr.results import RESULT_FIELDS, ResultRow, row_counts
 from asr.score import EditCounts, pooled, score_pair
+from asr.decode.engines import AsrEngine, Engine, load_engine
 from asr.decode.lm import load_lm
 from asr.decode.onnx_runtime import load_backend
-from asr.decode.search import Hypothesis, SearchOptions, search
+from asr.decode.search import SearchOptions
 from asr.text import DEFAULT, Normalization
-
-if TYPE_CHECKING:  # pragma: no cover
-    from asr.decode.lm import NgramLM
-    from asr.models.model_dir import AsrModel
 
 log = logging.getLogger(__name__)
 UNIT = "char"
@@ -58,7 +55,9 @@ class DecodeConfig:
     (JSON or ARPA), fused with ``lm_weight``; ``insertion_bonus`` is added per emitted
     token. Batches hold at most ``batch_size`` utterances and ``max_batch_seconds`` of
     padded audio. ``normalization``: the steps applied to reference and hypothesis before
-    scoring (:class:`asr.text.Normalization`; every step by default).
+    scoring (:class:`asr.text.Normalization`; every step by default). ``language``, ``task``
+    and ``compute_type`` are for the Whisper engines (:mod:`asr.decode.engines`); ``beam_size``
+    is theirs too.
     """
 
     beam_size: int = 1
@@ -69,6 +68,9 @@ class DecodeConfig:
     batch_size: int = 32
     max_batch_seconds: float = 300.0
     normalization: Normalization = DEFAULT
+    language: str | None = "zh"
+    task: Literal["transcribe", "translate"] = "transcribe"
+    compute_type: str = "float32"
 
     def search_options(self) -> SearchOptions:
         return SearchOptions(
@@ -128,32 +130,24 @@ def _loaded_batches(manifest: Manifest, utts: list[Utterance], groups: list[list
 
 
 def decode_utterances(
-    model: "AsrModel",
+    engine: Engine,
     manifest: Manifest,
     utterances: list[Utterance],
     config: DecodeConfig,
-    lm: "NgramLM | None" = None,
     progress: bool = False,
 ) -> list[dict]:
-    """Results rows for ``utterances`` (in their order)."""
-    options = config.search_options()
+    """Results rows for ``utterances`` (in their order), recognised by ``engine`` in batches."""
     rows: list[dict | None] = [None] * len(utterances)
     groups = batches(utterances, config.batch_size, config.max_batch_seconds)
     bar = _progress(len(utterances), manifest.path.name, progress)
-    for group, waves in _loaded_batches(manifest, utterances, groups, model.sample_rate):
-        log_probs, lengths = model.log_probs(waves)
-        hyps = search(log_probs, lengths, options, lm=lm, token_strings=model.vocab.tokens, blank=model.vocab.blank_id)
-        for i, hyp in zip(group, hyps):
-            rows[i] = result_row(utterances[i], hypothesis_text(model, hyp), hyp.confidence, config.normalization)
+    for group, waves in _loaded_batches(manifest, utterances, groups, engine.sample_rate):
+        for i, rec in zip(group, engine.recognize(waves)):
+            rows[i] = result_row(utterances[i], rec.text, rec.confidence, config.normalization)
         if bar is not None:
             bar.update(len(group))
     if bar is not None:
         bar.close()
     return rows  # type: ignore[return-value]
-
-
-def hypothesis_text(model: "AsrModel", hyp: Hypothesis) -> str:
-    return model.vocab.decode(hyp.token_ids)
 
 
 def _progress(total: int, desc: str, enabled: bool):
@@ -173,11 +167,14 @@ def decode_manifests(
     progress: bool = True,
     backend: str = "pytorch",
     threads: int | None = None,
+    engine: str = "asr",
 ) -> list[Path]:
     """Decode each manifest with the model in ``model_dir``; write and return the results files.
 
-    ``backend`` is ``pytorch``, ``onnx`` or ``onnx-int8`` (the latter two run the export of
-    ``asr export`` in ONNX Runtime with ``threads`` intra-op threads).
+    ``engine``: ``asr`` (an ``asr`` model directory), or another recognizer run from a local
+    directory (:data:`asr.decode.engines.ENGINES`). ``backend`` (``asr`` only) is ``pytorch``,
+    ``onnx`` or ``onnx-int8`` (the latter two run the export of ``asr export`` in ONNX Runtime with
+    ``threads`` intra-op threads).
     """
     manifests = [Manifest(m) for m in manifests]  # fail fast on a missing manifest
     stems: dict[str, Path] = {}
@@ -188,30 +185,49 @@ def decode_manifests(
                 f"{manifest.path}: same name as {other}; both would write results-{results_stem(other)}.jsonl "
                 "(decode them into different --output-dir)"
             )
-    model = load_backend(model_dir, backend, device, threads)
-    lm = None
-    if config.lm:
-        lm = load_lm(config.lm)
+    contents = [_utterances(m) for m in manifests]  # every manifest checked before anything is decoded
+    recognizer = _engine(engine, model_dir, config, device, backend, threads)
     output_dir = Path(output_dir)
     written = []
-    for manifest in manifests:
-        utterances = list(manifest)
-        if not utterances:
-            raise AsrError(f"{manifest.path}: manifest has no utterances")
+    for manifest, utterances in zip(manifests, contents):
         started = time.perf_counter()
-        rows = decode_utterances(model, manifest, utterances, config, lm, progress=progress)
+        rows = decode_utterances(recognizer, manifest, utterances, config, progress=progress)
         elapsed = time.perf_counter() - started
         stem = results_stem(manifest.path)
         path = output_dir / f"results-{stem}.jsonl"
         meta = results_meta(rows, model_dir, manifest.path, config, elapsed)
-        meta["provenance"] = decode_provenance(model, backend, threads)
-        meta["model_provenance"] = model.provenance
+        meta.update(engine=recognizer.describe(), provenance=decode_provenance(recognizer, backend, threads))
+        if isinstance(recognizer, AsrEngine):
+            meta["model_provenance"] = recognizer.model.provenance
         # The meta file first: a results file never exists without the normalisation it used.
         write_json(output_dir / f"results-{stem}.meta.json", meta)
         write_jsonl(path, rows)
         print(summary(rows, stem, path))
         written.append(path)
     return written
+
+
+def _utterances(manifest: Manifest) -> list[Utterance]:
+    """The manifest's utterances; an empty manifest or a duplicate id is refused before decoding."""
+    utterances = list(manifest)
+    if not utterances:
+        raise AsrError(f"{manifest.path}: manifest has no utterances")
+    seen: set[str] = set()
+    for utt in utterances:
+        if utt.id in seen:
+            raise AsrError(f"{manifest.path}: duplicate utterance id {utt.id!r} (ids must be unique to be scored)")
+        seen.add(utt.id)
+    return utterances
+
+
+def _engine(engine: str, model_dir, config: DecodeConfig, device: str, backend: str, threads: int | None) -> Engine:
+    if engine != "asr":
+        if backend != "pytorch":
+            raise AsrError(f"--backend {backend} is for --engine asr (the ONNX export of an asr model)")
+        return load_engine(engine, model_dir, language=config.language, task=config.task, beam_size=config.beam_size,
+                           device=device, threads=threads, compute_type=config.compute_type)
+    model = load_backend(model_dir, backend, device, threads)
+    return AsrEngine(model, config.search_options(), load_lm(config.lm) if config.lm else None, backend)
 
 
 def results_meta(rows: list[dict], model_dir, manifest, config: DecodeConfig, seconds: float) -> dict:
@@ -236,13 +252,17 @@ def results_meta(rows: list[dict], model_dir, manifest, config: DecodeConfig, se
     }
 
 
-def decode_provenance(model: "AsrModel", backend: str, threads: int | None) -> dict:
-    """What decodes: PyTorch in float32 on the model's device, or the ONNX export on the CPU."""
+def decode_provenance(engine: Engine, backend: str, threads: int | None) -> dict:
+    """What decodes: PyTorch in float32 on the model's device, the ONNX export on the CPU, or another engine."""
     import torch
 
-    precision = getattr(model, "precision", "fp32")  # ONNX exports say float32 or int8
+    if isinstance(engine, AsrEngine):
+        precision = getattr(engine.model, "precision", "fp32")  # ONNX exports say float32 or int8
+        device = str(engine.model.device)
+    else:
+        precision, device = getattr(engine, "compute_type", "float32"), str(getattr(engine, "device", "cpu"))
     precision = {"float32": "fp32"}.get(precision, precision)
-    return provenance(precision=precision, device=str(model.device), threads=threads or torch.get_num_threads(),
+    return provenance(precision=precision, device=device, threads=threads or torch.get_num_threads(),
                       processes=1) | {"backend": backend}
 
 
