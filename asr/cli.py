@@ -22,6 +22,9 @@ from asr.errors import AsrError
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
+#: Top-level modules of the ``[speech]`` extra: a command that needs one says which extra installs it.
+SPEECH_MODULES = frozenset({"torch", "torchaudio", "transformers", "safetensors", "soundfile", "librosa", "soxr",
+                            "onnx", "onnxruntime", "espeakng_loader", "tensorboard"})
 
 
 def _command_modules():
@@ -86,6 +89,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"asr {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except ModuleNotFoundError as e:
+        missing = (e.name or "").split(".")[0]
+        if missing not in SPEECH_MODULES:
+            raise
+        if debug:
+            traceback.print_exc()
+        print(f"asr {args.command}: error: this command needs the recognizer stack ({missing} is not installed): "
+              "pip install 'zh-dialect-asr[speech]' (asr score and asr audit work without it)", file=sys.stderr)
+        return EXIT_ERROR
     except BrokenPipeError:
         # The reader of our output went away (`asr score ... | head`): stop quietly, and keep
         # Python from raising again when it flushes stdout at exit.

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from pathlib import Path
 from typing import Any, Mapping
 
-from asr.score import EditCounts
+from asr.score import EditCounts, pooled
 
 #: The fields every results row starts with, in this order; metadata fields follow.
 RESULT_FIELDS = ("id", "ref", "hyp", "sub", "del", "ins", "ref_len", "unit", "confidence")
@@ -75,3 +76,21 @@ class ResultRow:
 def row_counts(row: Mapping[str, Any]) -> EditCounts:
     """The edit counts of a results row read back as a dict."""
     return EditCounts(row["sub"], row["del"], row["ins"], row["ref_len"])
+
+
+def summary(rows: list[dict], stem: str, path: Path | None = None, by: str = "dialect") -> str:
+    """A short human summary: overall CER and CER per ``by`` group."""
+    total = pooled(row_counts(r) for r in rows)
+    lines = [
+        f"{stem}: {len(rows)} utterances, CER {100 * total.error_rate:.2f}% "
+        f"(sub {total.sub}, del {total.dele}, ins {total.ins}, ref {total.ref_len})"
+        + (f" -> {path}" if path else "")
+    ]
+    groups: dict[str, list[EditCounts]] = {}
+    for r in rows:
+        groups.setdefault(str(r.get(by) or "(missing)"), []).append(row_counts(r))
+    if len(groups) > 1 or by in (rows[0] if rows else {}):
+        for name, counts in sorted(groups.items()):
+            g = pooled(counts)
+            lines.append(f"  {by}={name}: CER {100 * g.error_rate:.2f}% ({len(counts)} utterances)")
+    return "\n".join(lines)

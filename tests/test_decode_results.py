@@ -6,7 +6,8 @@ import pytest
 
 from asr.cli import main
 from asr.results import RESULT_FIELDS
-from asr.decode.batch import DecodeConfig, batches, decode_manifests, result_row, results_stem, summary
+from asr.decode.batch import DecodeConfig, batches, decode_manifests, result_row, results_stem
+from asr.results import summary
 from asr.errors import AsrError
 from asr.decode.lm import sentence_tokens, train_lm
 from asr.manifest.records import Utterance, read_manifest

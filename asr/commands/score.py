@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _score_manifest(args: argparse.Namespace, normalization) -> int:
-    from asr.decode.batch import summary
+    from asr.results import summary
     from asr.decode.external import score_hypotheses
     from asr.errors import AsrError
     from asr.io import open_text

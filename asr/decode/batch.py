@@ -35,7 +35,7 @@ from asr.errors import AsrError
 from asr.io import write_json, write_jsonl
 from asr.manifest.records import Manifest, Utterance
 from asr.provenance import provenance
-from asr.results import RESULT_FIELDS, ResultRow, row_counts
+from asr.results import RESULT_FIELDS, ResultRow, row_counts, summary
 from asr.score import EditCounts, pooled, score_pair
 from asr.decode.engines import AsrEngine, Engine, load_engine
 from asr.decode.lm import load_lm
@@ -268,21 +268,3 @@ def decode_provenance(engine: Engine, backend: str, threads: int | None) -> dict
 
 def _method(options: SearchOptions) -> str:
     return "greedy" if options.beam_size == 1 and options.lm_weight == 0 else "prefix-beam"
-
-
-def summary(rows: list[dict], stem: str, path: Path | None = None, by: str = "dialect") -> str:
-    """A short human summary: overall CER and CER per ``by`` group."""
-    total = pooled(row_counts(r) for r in rows)
-    lines = [
-        f"{stem}: {len(rows)} utterances, CER {100 * total.error_rate:.2f}% "
-        f"(sub {total.sub}, del {total.dele}, ins {total.ins}, ref {total.ref_len})"
-        + (f" -> {path}" if path else "")
-    ]
-    groups: dict[str, list[EditCounts]] = {}
-    for r in rows:
-        groups.setdefault(str(r.get(by) or "(missing)"), []).append(row_counts(r))
-    if len(groups) > 1 or by in (rows[0] if rows else {}):
-        for name, counts in sorted(groups.items()):
-            g = pooled(counts)
-            lines.append(f"  {by}={name}: CER {100 * g.error_rate:.2f}% ({len(counts)} utterances)")
-    return "\n".join(lines)
