@@ -1,7 +1,11 @@
+"""The ``asr`` command itself: --help, --version, one error line without traceback unless --debug, the real
+console script (exit status, a closed stdout)."""
+
 import subprocess
 import sys
 
 from asr.cli import main
+from tests.commands.inputs import malformed_manifest, transcripts
 
 
 def test_help_lists_subcommands(capsys):
@@ -35,16 +39,29 @@ def test_debug_shows_the_traceback(tmp_path, capsys):
     assert "Traceback" in capsys.readouterr().err
 
 
-def test_validate_cli_reports_problems_and_fails(tiny_manifest, capsys):
-    with open(tiny_manifest, "a") as f:
-        f.write('{"id": "x", "audio": "audio/none.wav", "duration": 1, "sample_rate": 16000, "text": "a", "speaker": "s"}\n')
-    assert main(["manifest", "validate", str(tiny_manifest)]) == 1
-    err = capsys.readouterr().err
-    assert "utterance x:" in err and "no such audio file" in err
-    assert err.strip().endswith("1 of 1 manifest(s) failed validation")
+def test_debug_shows_the_traceback_of_a_user_error(asr, tmp_path):
+    manifest = malformed_manifest(tmp_path, "bad_json")
+    r = asr("--debug", "manifest", "stats", manifest)
+    assert r.code == 1 and r.lines[0] == "Traceback (most recent call last):", str(r)
+    assert r.lines[-1].startswith(f"asr manifest: error: {manifest}:2: malformed manifest line")
 
 
-def test_stats_cli_prints_groups(tiny_manifest, capsys):
-    assert main(["manifest", "stats", str(tiny_manifest), "--by", "dialect"]) == 0
-    out = capsys.readouterr().out
-    assert "mandarin" in out and "wu" in out and "total" in out
+def test_the_console_script_prints_one_line_and_exits_1(tmp_path):
+    manifest = malformed_manifest(tmp_path, "wrong_type")
+    proc = subprocess.run([sys.executable, "-m", "asr", "manifest", "merge", str(manifest), "--output",
+                           str(tmp_path / "out.jsonl")], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr == (f"asr manifest: error: {manifest}:2: utterance u2: field 'duration' must be a "
+                           f"non-negative number of seconds, got 'long'\n")
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_closed_stdout_is_no_traceback(tmp_path):
+    """``asr score ... | head -1``: the reader goes away; the command must not print a BrokenPipeError traceback."""
+    ref = transcripts(tmp_path, "ref.txt", "u1 打开空调\nu2 关闭车窗\n")
+    proc = subprocess.Popen([sys.executable, "-m", "asr", "score", "--ref", str(ref), "--hyp", str(ref)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # before the interpreter has started: its first write finds no reader
+    err = proc.stderr.read()
+    proc.wait(timeout=60)
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
