@@ -1,14 +1,11 @@
-"""Speed perturbation, SpecAugment, and the dataset's reproducible per-utterance augmentation."""
+"""Speed perturbation and SpecAugment."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
 from asr.train.augment import SpecAugment, SpecAugmentConfig, choose_speed, speed_perturb
-from asr.train.dataset import SpeechDataset, collate
-from asr.manifest.records import Utterance
 
 RATE = 16000
 
@@ -75,42 +72,3 @@ def test_spec_augment_follows_the_torch_rng_and_can_be_disabled():
     assert not torch.equal(a, feats)
     off = SpecAugment(SpecAugmentConfig(enabled=False))
     assert off(feats, lengths) is feats
-
-
-def _dataset(speeds=(0.9, 1.0, 1.1)) -> SpeechDataset:
-    utts = [Utterance(id=f"u{i}", audio=f"{i}.wav", duration=1.0, sample_rate=RATE, text="好", speaker="s")
-            for i in range(4)]
-
-    def loader(index: int, speed: float) -> torch.Tensor:
-        return speed_perturb(_tone(300.0 + 100 * index, 0.5), RATE, speed)
-
-    return SpeechDataset(utts, [[2, 3]] * 4, loader, [50] * 4, speeds)
-
-
-def test_dataset_augmentation_depends_only_on_the_key():
-    ds = _dataset()
-    first = ds[(2, 12345)]
-    again = ds[(2, 12345)]
-    assert torch.equal(first.inputs, again.inputs)
-    lengths = {len(ds[(2, seed)].inputs) for seed in range(30)}
-    assert lengths == {int(np.ceil(8000 / 1.1)), 8000, int(np.ceil(8000 / 0.9))}  # all three factors drawn
-    item = ds[(1, 7)]
-    assert item.duration == pytest.approx(1.0 * len(item.inputs) / 8000, rel=1e-3)
-
-
-def test_collate_pads_inputs_and_targets():
-    ds = SpeechDataset(
-        [Utterance(id=f"u{i}", audio="a.wav", duration=0.1 * (i + 1), sample_rate=RATE, text="好", speaker="s")
-         for i in range(2)],
-        [[5], [6, 7, 8]],
-        lambda index, speed: torch.ones(10 * (index + 1), 4),
-        [10, 20],
-    )
-    batch = collate([ds[0], ds[1]])
-    assert batch.inputs.shape == (2, 20, 4)
-    assert batch.input_lengths.tolist() == [10, 20]
-    assert torch.all(batch.inputs[0, 10:] == 0)
-    assert batch.targets.tolist() == [[5, 0, 0], [6, 7, 8]]
-    assert batch.target_lengths.tolist() == [1, 3]
-    assert batch.seconds == pytest.approx(0.3)
-    assert len(batch) == 2

@@ -13,7 +13,7 @@ from asr.cli import main
 from asr.errors import AsrError
 from asr.decode.transcription import Transcript, chunk_array, chunk_file, format_transcript, srt_time, transcribe
 from conftest import write_tone
-from tiny_model import EnergyModel, make_tiny_model
+from tests.tiny_model import EnergyModel, make_tiny_model
 
 SRT_CUE = re.compile(r"(\d+)\n(\d\d):(\d\d):(\d\d),(\d\d\d) --> (\d\d):(\d\d):(\d\d),(\d\d\d)\n(.+)\n")
 

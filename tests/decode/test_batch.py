@@ -11,7 +11,7 @@ from asr.results import summary
 from asr.errors import AsrError
 from asr.decode.lm import sentence_tokens, train_lm
 from asr.manifest.records import Utterance, read_manifest
-from tiny_model import TEXTS, make_tiny_model
+from tests.tiny_model import TEXTS, make_tiny_model
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,6 @@
+"""Tests of asr.features.
+
+A package, so that pytest (prepend import mode) imports this room's modules and conftest as
+``features.<name>``: test files may share a basename with another room's, and a conftest here
+does not replace the shared ``tests/conftest.py`` that other rooms import ``write_tone`` from.
+"""
