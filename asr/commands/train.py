@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 HELP = "train a CTC recognizer (resumable; several GPUs or CPU processes)"
 DESCRIPTION = (
@@ -47,8 +48,8 @@ def run(args: argparse.Namespace) -> int:
     from asr.config import to_dict
     from asr.train.config import load_train_config
     from asr.train.launch import (
-        ExperimentLock, die_with_parent, is_launched_worker, plan_launch, prepare_exp_dir, run_digest, run_torchrun,
-        under_torchrun,
+        ExperimentLock, die_with_parent, forget_run_that_never_started, is_launched_worker, plan_launch, prepare_exp_dir,
+        run_digest, run_torchrun, under_torchrun,
     )
 
     from asr.manifest.sets import expand_globs
@@ -71,11 +72,20 @@ def run(args: argparse.Namespace) -> int:
     config = load_train_config(args.config)
     digest = run_digest({**to_dict(config), "max_steps_override": args.max_steps}, [*args.train_manifest,
                         *(args.dev_manifest or [])], args.init, launch)
+    existed = Path(args.exp_dir).exists()
     with ExperimentLock(args.exp_dir) as lock:
         resume = prepare_exp_dir(lock, digest, "resume" if args.resume else args.if_exists)
-        if launch.distributed:
-            return run_torchrun(launch, _worker_args(args, launch.device, resume))
-        return _train(args, launch.device, resume)
+        try:
+            if launch.distributed:
+                code = run_torchrun(launch, _worker_args(args, launch.device, resume))
+            else:
+                code = _train(args, launch.device, resume)
+        except BaseException:
+            forget_run_that_never_started(lock.exp_dir, existed)
+            raise
+        if code != 0:
+            forget_run_that_never_started(lock.exp_dir, existed)
+        return code
 
 
 def _train(args: argparse.Namespace, device: str | None, resume: bool) -> int:

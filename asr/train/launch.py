@@ -251,6 +251,17 @@ def prepare_exp_dir(lock: ExperimentLock, digest: str, if_exists: IfExists) -> b
     return resume
 
 
+def forget_run_that_never_started(exp_dir: Path, existed: bool) -> None:
+    """After a run that failed before its first checkpoint: remove its ``run.json`` and ``.lock``
+    (and the directory, if this run created it and nothing else is there), so nothing looks begun."""
+    if has_checkpoints(exp_dir):
+        return
+    for name in (RUN_FILE, LOCK_FILE):
+        (exp_dir / name).unlink(missing_ok=True)
+    if not existed and exp_dir.is_dir() and not any(exp_dir.iterdir()):
+        exp_dir.rmdir()
+
+
 def _read_run(exp_dir: Path) -> dict:
     try:
         data = json.loads((exp_dir / RUN_FILE).read_text(encoding="utf-8"))
