@@ -6,7 +6,9 @@ mono (channels are averaged), at the requested sample rate in Hz.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -17,6 +19,12 @@ Seconds = float
 
 SAMPLE_RATE: Hertz = 16000
 MIN_SAMPLE_RATE: Hertz = 8000
+#: What to do with NaN or infinite samples: refuse the file (default), or replace them with silence.
+NonFinite = Literal["error", "zero"]
+#: soundfile subtypes that can hold NaN or infinity (integer PCM cannot).
+FLOAT_SUBTYPES = frozenset({"FLOAT", "DOUBLE", "VORBIS", "OPUS", "MPEG_LAYER_III", "MPEG_LAYER_II", "MPEG_LAYER_I"})
+
+log = logging.getLogger(__name__)
 
 
 def audio_info(path: str | Path) -> tuple[Hertz, int]:
@@ -37,19 +45,26 @@ def load_audio(
     sample_rate: Hertz | None = SAMPLE_RATE,
     start: Seconds = 0.0,
     duration: Seconds | None = None,
+    nonfinite: NonFinite = "error",
 ) -> np.ndarray:
     """Read ``path`` as mono float32, resampled to ``sample_rate`` (``None`` keeps the file's rate).
 
     ``start`` and ``duration`` select a segment in seconds. Raises :class:`AsrError` for a
-    missing, empty, corrupt or non-audio file, or a sample rate below 8 kHz.
+    missing, empty, corrupt or non-audio file, a sample rate below 8 kHz, or NaN or infinite
+    samples (``nonfinite="zero"``: replaced with silence, with a warning saying how many).
     Returns shape ``(num_samples,)``.
     """
-    audio, file_rate = read_audio(path, start=start, duration=duration)
+    audio, file_rate = read_audio(path, start=start, duration=duration, nonfinite=nonfinite)
     return resample(audio, file_rate, sample_rate, source=path) if sample_rate else audio
 
 
-def read_audio(path: str | Path, start: Seconds = 0.0, duration: Seconds | None = None) -> tuple[np.ndarray, Hertz]:
-    """Read ``path`` (or a segment of it) as mono float32 at its own rate: ``(samples, rate)``."""
+def read_audio(path: str | Path, start: Seconds = 0.0, duration: Seconds | None = None,
+               nonfinite: NonFinite = "error") -> tuple[np.ndarray, Hertz]:
+    """Read ``path`` (or a segment of it) as mono float32 at its own rate: ``(samples, rate)``.
+
+    NaN or infinite samples are an :class:`AsrError` naming the file, or, with ``nonfinite="zero"``,
+    replaced with zeros and counted in a warning: never silently passed on to a model.
+    """
     import soundfile as sf
 
     path = _existing(path)
@@ -66,7 +81,39 @@ def read_audio(path: str | Path, start: Seconds = 0.0, duration: Seconds | None 
     _check_rate(path, rate)
     if audio.shape[0] == 0:
         raise AsrError(f"{path}: audio file has no samples (expected speech)")
+    audio = replace_nonfinite(audio, path, nonfinite)
     return audio.mean(axis=1, dtype=np.float32) if audio.shape[1] > 1 else audio[:, 0], rate
+
+
+def replace_nonfinite(audio: np.ndarray, source: str | Path, nonfinite: NonFinite = "error") -> np.ndarray:
+    """``audio`` unchanged when every sample is finite; else an error, or zeros in place of the bad samples."""
+    bad = ~np.isfinite(audio)
+    if not bad.any():
+        return audio
+    count = int(bad.sum())
+    if nonfinite != "zero":
+        raise AsrError(f"{source}: {count} of {audio.size} samples are NaN or infinite (expected finite audio; "
+                       "--nonfinite zero replaces them with silence)")
+    log.warning("%s: %d of %d samples were NaN or infinite; replaced with 0", source, count, audio.size)
+    return np.where(bad, np.float32(0.0), audio)
+
+
+def count_nonfinite(path: str | Path) -> int:
+    """How many samples of ``path`` are NaN or infinite (0 for integer PCM, which cannot hold them)."""
+    import soundfile as sf
+
+    path = _existing(path)
+    try:
+        subtype = sf.info(str(path)).subtype
+    except Exception as e:  # soundfile raises LibsndfileError / RuntimeError for any bad file
+        raise AsrError(f"{path}: not a readable audio file (expected wav/flac/ogg/mp3): {_reason(e)}") from e
+    if subtype not in FLOAT_SUBTYPES:
+        return 0
+    total = 0
+    with sf.SoundFile(str(path)) as f:
+        for block in f.blocks(blocksize=1 << 18, dtype="float32", always_2d=True):
+            total += int((~np.isfinite(block)).sum())
+    return total
 
 
 def resample(audio: np.ndarray, orig_rate: Hertz, target_rate: Hertz, source: str | Path = "audio") -> np.ndarray:

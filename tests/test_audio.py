@@ -46,3 +46,21 @@ def test_rates_below_8k_are_unsupported(tmp_path):
     path = write_tone(tmp_path / "low.wav", seconds=0.5, rate=4000)
     with pytest.raises(AsrError, match=r"low\.wav: unsupported sample rate 4000 Hz \(expected at least 8000 Hz\)"):
         load_audio(path)
+
+
+def test_nan_samples_are_an_error_naming_the_file_or_replaced_when_asked(tmp_path, caplog):
+    import numpy as np
+    import soundfile as sf
+
+    from asr.audio import load_audio
+    from asr.errors import AsrError
+
+    audio = np.full(16000, 0.1, dtype=np.float32)
+    audio[:100] = np.nan
+    audio[200] = np.inf
+    sf.write(str(tmp_path / "nan.wav"), audio, 16000, subtype="FLOAT")
+    with pytest.raises(AsrError, match=r"nan.wav: 101 of 16000 samples are NaN or infinite \(expected finite audio"):
+        load_audio(tmp_path / "nan.wav")
+    fixed = load_audio(tmp_path / "nan.wav", nonfinite="zero")
+    assert np.isfinite(fixed).all() and (fixed[:100] == 0).all() and fixed[300] == pytest.approx(0.1)
+    assert "101 of 16000 samples were NaN or infinite; replaced with 0" in caplog.text

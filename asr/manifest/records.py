@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -134,8 +135,8 @@ def _check_types(utt: Utterance) -> None:
             raise ValueError(f"field {name!r} must be a string")
     for name in ("duration", "start"):
         value = getattr(utt, name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise ValueError(f"field {name!r} must be a non-negative number of seconds, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ValueError(f"field {name!r} must be a finite, non-negative number of seconds, got {value!r}")
     if isinstance(utt.sample_rate, bool) or not isinstance(utt.sample_rate, int) or utt.sample_rate <= 0:
         raise ValueError(f"field 'sample_rate' must be a positive integer in Hz, got {utt.sample_rate!r}")
     for name in LIST_FIELDS:

@@ -7,11 +7,12 @@ non-empty after normalisation.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from asr.audio import audio_info
+from asr.audio import audio_info, count_nonfinite
 from asr.errors import AsrError
 from asr.io import open_text
 from asr.manifest.records import LIST_FIELDS, METADATA_FIELDS, Manifest, Utterance, parse_utterance
@@ -67,12 +68,19 @@ def _parse_problem(where: str, message: str) -> Problem:
 
 def _check_utterance(manifest: Manifest, utt: Utterance, check_audio: bool) -> list[str]:
     messages = []
+    if not utt.id:
+        messages.append("empty id (expected a non-empty id without whitespace)")
+    elif any(c.isspace() for c in utt.id):
+        messages.append(f"id {utt.id!r} contains whitespace (ids are written into Kaldi and trn files, "
+                        "where whitespace separates fields)")
     if not normalize(utt.text):
         messages.append("empty transcript (expected text after normalisation)")
     if not utt.speaker.strip():
         messages.append("empty speaker id")
-    if utt.duration <= 0:
-        messages.append(f"duration {utt.duration} s (expected > 0)")
+    if not math.isfinite(utt.duration) or utt.duration <= 0:
+        messages.append(f"duration {utt.duration} s (expected a finite number > 0)")
+    if not math.isfinite(utt.start) or utt.start < 0:
+        messages.append(f"start {utt.start} s (expected a finite number >= 0)")
     if not check_audio:
         return messages
     try:
@@ -90,6 +98,9 @@ def _check_utterance(manifest: Manifest, utt: Utterance, check_audio: bool) -> l
         )
     elif utt.start == 0 and abs(audio_seconds - utt.duration) > DURATION_TOLERANCE and "segment" not in utt.extra:
         messages.append(f"duration {utt.duration:.3f} s but the audio lasts {audio_seconds:.3f} s")
+    bad = count_nonfinite(manifest.audio_path(utt)) if frames else 0
+    if bad:
+        messages.append(f"{bad} audio samples are NaN or infinite (expected finite audio)")
     return messages
 
 

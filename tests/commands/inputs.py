@@ -62,7 +62,7 @@ BAD_LINES = {
     "not_object": ('["u2", "a.wav"]', "expected a JSON object, got list"),
     "missing_fields": ('{"id": "u2", "audio": "audio/good.wav"}', "utterance u2: missing field(s) duration, sample_rate, text, speaker"),
     "wrong_type": ('{"id": "u2", "audio": "audio/good.wav", "duration": "long", "sample_rate": 16000, "text": "打开", '
-                   '"speaker": "s1"}', "utterance u2: field 'duration' must be a non-negative number of seconds"),
+                   '"speaker": "s1"}', "utterance u2: field 'duration' must be a finite, non-negative number of seconds"),
     "rate_string": ('{"id": "u2", "audio": "audio/good.wav", "duration": 0.5, "sample_rate": "16k", "text": "打开", '
                     '"speaker": "s1"}', "utterance u2: field 'sample_rate' must be a positive integer in Hz"),
     "unknown_field": ('{"id": "u2", "audio": "audio/good.wav", "duration": 0.5, "sample_rate": 16000, "text": "打开", '

@@ -37,7 +37,7 @@ def test_iteration_is_lazy(tmp_path):
         ({"id": "a", "audio": "a", "duration": 1, "sample_rate": 16000, "text": "t", "speaker": "s", "dialekt": "wu"},
          r"utterance a: unknown field 'dialekt'"),
         ({"id": "a", "audio": "a", "duration": -1, "sample_rate": 16000, "text": "t", "speaker": "s"},
-         r"utterance a: field 'duration' must be a non-negative number of seconds, got -1"),
+         r"utterance a: field 'duration' must be a finite, non-negative number of seconds, got -1"),
         ({"id": "a", "audio": "a", "duration": 1, "sample_rate": "16k", "text": "t", "speaker": "s"},
          r"utterance a: field 'sample_rate' must be a positive integer in Hz, got '16k'"),
         ([1, 2], r":1: expected a JSON object, got list"),

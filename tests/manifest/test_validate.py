@@ -1,5 +1,8 @@
 import json
 
+import numpy as np
+import soundfile as sf
+
 import pytest
 
 from asr.errors import AsrError
@@ -56,3 +59,36 @@ def test_stats_per_group(tiny_manifest):
     assert list(accents.index) == ["(missing)", "total"] and accents.loc["(missing)", "utterances"] == 3
     with pytest.raises(AsrError, match=r"test\.jsonl: no field 'dialekt' in the manifest"):
         manifest_stats(tiny_manifest, ["dialekt"])
+
+
+def test_nonfinite_durations_empty_ids_and_ids_with_spaces_are_reported(tmp_path):
+    import json as _json
+
+    from asr.manifest.validate import validate_manifest
+
+    sf.write(str(tmp_path / "a.wav"), np.zeros(1600, dtype=np.float32) + 0.1, 16000)
+    base = {"audio": "a.wav", "duration": 0.1, "sample_rate": 16000, "text": "你好", "speaker": "s"}
+    rows = [{**base, "id": "ok"}, {**base, "id": ""}, {**base, "id": "has space"}]
+    text = "".join(_json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    text += '{"id": "nan", "audio": "a.wav", "duration": NaN, "sample_rate": 16000, "text": "你好", "speaker": "s"}\n'
+    text += '{"id": "inf", "audio": "a.wav", "duration": Infinity, "sample_rate": 16000, "text": "你好", "speaker": "s"}\n'
+    (tmp_path / "m.jsonl").write_text(text, encoding="utf-8")
+    problems = [str(p) for p in validate_manifest(tmp_path / "m.jsonl")]
+    assert len(problems) == 4
+    assert problems[0].endswith(":2: utterance : empty id (expected a non-empty id without whitespace)")
+    assert ":3: utterance has space: id 'has space' contains whitespace" in problems[1]
+    assert problems[2].endswith(":4: utterance nan: field 'duration' must be a finite, non-negative number of seconds, got nan")
+    assert problems[3].endswith(":5: utterance inf: field 'duration' must be a finite, non-negative number of seconds, got inf")
+
+
+def test_nan_samples_in_a_float_wav_are_reported(tmp_path):
+    from asr.manifest.records import Utterance, write_manifest
+    from asr.manifest.validate import validate_manifest
+
+    audio = np.full(16000, 0.1, dtype=np.float32)
+    audio[100:200] = np.nan
+    sf.write(str(tmp_path / "nan.wav"), audio, 16000, subtype="FLOAT")
+    write_manifest(tmp_path / "m.jsonl", [Utterance(id="x", audio="nan.wav", duration=1.0, sample_rate=16000,
+                                                     text="你好", speaker="s")])
+    problems = [str(p) for p in validate_manifest(tmp_path / "m.jsonl")]
+    assert problems == [f"{tmp_path / 'm.jsonl'}:1: utterance x: 100 audio samples are NaN or infinite (expected finite audio)"]
