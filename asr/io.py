@@ -1,8 +1,16 @@
-"""Atomic file writes: an interrupted stage never leaves a file that looks complete."""
+"""What every stage needs of the operating system.
+
+Atomic file writes (an interrupted stage never leaves a file that looks complete), byte-reproducible
+safetensors, and child processes that die with their parent (:func:`die_with_parent`).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import logging
+import signal
+import sys
 import gzip
 import json
 import os
@@ -120,3 +128,24 @@ def write_safetensors(path: PathLike, tensors: dict, metadata: dict[str, str] | 
 
     with atomic_write(path, "wb") as f:
         f.write(canonical_safetensors(save(tensors, metadata=metadata)))
+
+
+# ----------------------------------------------------------------------------- child processes
+
+PR_SET_PDEATHSIG = 1
+log = logging.getLogger(__name__)
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """Ask the kernel to send ``sig`` to this process when its parent dies (Linux; elsewhere nothing).
+
+    Used as a child's ``preexec_fn`` and by workers at start-up, so that no worker outlives a
+    ``kill -9`` of the command that started it.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
+        log.debug("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+    elif os.getppid() == 1:  # the parent died before the request took effect
+        os.kill(os.getpid(), sig)

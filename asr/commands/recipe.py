@@ -90,7 +90,7 @@ def stage_key(key: str) -> tuple[int, ...]:
 
 def run_stage(args: argparse.Namespace) -> int:
     from asr.io import atomic_write
-    from asr.train.launch import die_with_parent
+    from asr.io import die_with_parent
 
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:

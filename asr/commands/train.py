@@ -46,9 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from asr.config import to_dict
+    from asr.io import die_with_parent
     from asr.train.config import load_train_config
     from asr.train.launch import (
-        ExperimentLock, die_with_parent, forget_run_that_never_started, is_launched_worker, plan_launch, prepare_exp_dir,
+        ExperimentLock, forget_run_that_never_started, is_launched_worker, plan_launch, prepare_exp_dir,
         run_digest, run_torchrun, under_torchrun,
     )
 

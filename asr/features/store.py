@@ -40,7 +40,7 @@ from asr.config import load_yaml, to_dict
 from asr.errors import AsrError
 from asr.audio import read_audio, resample
 from asr.features.frontend import Cmvn, CmvnStats, FeatureConfig, compute_features
-from asr.io import atomic_write, canonical_safetensors, open_text, write_json, write_jsonl
+from asr.io import atomic_write, canonical_safetensors, die_with_parent, open_text, write_json, write_jsonl
 from asr.manifest.records import Manifest, Utterance, parse_utterance
 
 if TYPE_CHECKING:
@@ -360,6 +360,7 @@ _progress_queue = None
 
 def _init_worker(queue) -> None:
     global _progress_queue
+    die_with_parent()  # a killed `asr features` takes its workers with it
     _progress_queue = queue
     torch.set_num_threads(1)  # one core per job
 

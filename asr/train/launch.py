@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import datetime as dt
 import fcntl
 import hashlib
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import Any, Iterable, Literal, Sequence
 
 from asr.errors import AsrError
-from asr.io import write_json
+from asr.io import die_with_parent, write_json
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +43,6 @@ LOCK_FILE = ".lock"
 RESULT_FILE = "result.json"
 #: Set in the environment of the workers ``asr train`` launches itself: they neither lock nor move.
 LAUNCHED_ENV = "ASR_TRAIN_LAUNCHED"
-PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -83,21 +81,6 @@ def plan_launch(device: str | None, gpus: int, cpu_procs: int, cuda_available: b
 
 
 # ----------------------------------------------------------------------------- processes
-
-
-def die_with_parent(sig: int = signal.SIGKILL) -> None:
-    """Ask the kernel to send ``sig`` to this process when its parent dies (Linux; elsewhere nothing).
-
-    Used as a child's ``preexec_fn`` and by workers at start-up, so that no worker outlives a
-    ``kill -9`` of the command that started it.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
-        log.debug("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
-    elif os.getppid() == 1:  # the parent died before the request took effect
-        os.kill(os.getpid(), sig)
 
 
 def torchrun_command(launch: Launch, worker_args: Sequence[str]) -> list[str]:

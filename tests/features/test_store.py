@@ -17,6 +17,7 @@ from asr.errors import AsrError
 from asr.features.store import FeatureReader, extract_features, read_feature_manifest
 from asr.features.frontend import Cmvn, FeatureConfig, compute_features, num_frames
 from asr.manifest.records import Utterance, write_manifest
+from conftest import write_tone
 
 
 def write_audio(path: Path, seconds: float, rate: int = 16000, seed: int = 0) -> Path:
@@ -221,3 +222,38 @@ def test_cli_unknown_config_key(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith(f"asr features: error: {config}: unknown config key 'dithering' for FeatureConfig")
     assert os.listdir(tmp_path) == ["features.yaml"]
+
+
+@pytest.mark.slow
+def test_kill_9_of_features_with_two_jobs_leaves_no_worker(tmp_path):
+    """`asr features --jobs 2` killed with SIGKILL: its worker processes go with it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    utts = []
+    for i in range(40):
+        audio = write_tone(tmp_path / "audio" / f"u{i}.wav", seconds=8.0, freq=200 + 10 * i)
+        utts.append(Utterance(id=f"u{i}", audio=str(audio.relative_to(tmp_path)), duration=8.0, sample_rate=16000,
+                              text="打开空调", speaker=f"s{i % 3}"))
+    write_manifest(tmp_path / "train.jsonl", utts)
+    proc = subprocess.Popen([sys.executable, "-m", "asr", "features", "--manifests", str(tmp_path / "train.jsonl"),
+                             "--output-dir", str(tmp_path / "fbank"), "--jobs", "2", "--shard-size", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    children = []
+    deadline = time.time() + 60
+    while time.time() < deadline and len(children) < 2:
+        children = [int(p) for p in (Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+                                     if Path(f"/proc/{proc.pid}").exists() else [])]
+        time.sleep(0.1)
+    assert len(children) >= 2, "the workers did not start"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 20
+    while time.time() < deadline and any(Path(f"/proc/{c}").exists() and "zombie" not in
+                                         Path(f"/proc/{c}/status").read_text().lower() for c in children):
+        time.sleep(0.2)
+    alive = [c for c in children if Path(f"/proc/{c}").exists()
+             and "(zombie)" not in Path(f"/proc/{c}/status").read_text()]
+    assert alive == []
