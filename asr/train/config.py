@@ -19,7 +19,7 @@ from asr.config import load_config
 from asr.errors import AsrError
 from asr.features.frontend import FeatureConfig
 from asr.models import ModelConfig
-from asr.train.augment import SpecAugmentConfig
+from asr.train.augment import PauseAugmentConfig, SpecAugmentConfig
 from asr.train.dataset import allowed_values
 
 log = logging.getLogger(__name__)
@@ -86,9 +86,12 @@ class BatchingConfig:
 @dataclass(frozen=True)
 class AugmentConfig:
     """``speed_perturb``: factors drawn uniformly per utterance (e.g. ``[0.9, 1.0, 1.1]``;
-    needs ``inputs.source: audio`` or a waveform encoder). ``spec_augment``: feature masking."""
+    needs ``inputs.source: audio`` or a waveform encoder). ``pauses``: random pauses and a noise
+    floor around utterances (:class:`asr.train.augment.PauseAugmentConfig`; likewise). ``spec_augment``:
+    feature masking."""
 
     speed_perturb: tuple[float, ...] = ()
+    pauses: PauseAugmentConfig = field(default_factory=PauseAugmentConfig)
     spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
 
 

@@ -28,14 +28,14 @@ from asr.features.frontend import Cmvn, CmvnStats, FeatureConfig, compute_featur
 from asr.features.store import CMVN_FILE, CONFIG_FILE, FeatureReader, read_feature_manifest, utterance_audio
 from asr.io import open_text
 from asr.manifest.records import LIST_FIELDS, Manifest, Utterance
-from asr.train.augment import choose_speed, speed_perturb
+from asr.train.augment import NONE, Augmentation, PauseAugmentConfig, add_pauses, draw_augmentation, speed_perturb
 from asr.train.sampler import BucketingSampler
 
 
 log = logging.getLogger(__name__)
 
-#: Loads one utterance's network input: ``(index, speed factor) -> (T, D) features or (S,) samples``.
-InputLoader = Callable[[int, float], torch.Tensor]
+#: Loads one utterance's network input: ``(index, augmentation) -> (T, D) features or (S,) samples``.
+InputLoader = Callable[[int, Augmentation], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class Item:
     index: int
     inputs: torch.Tensor  # (T, D) float32 features or (S,) float32 samples
     target: torch.Tensor  # (L,) int64 token ids
-    duration: float  # seconds of audio after speed perturbation
+    duration: float  # seconds of audio after augmentation (speed, pauses)
     aux_target: torch.Tensor | None = None  # (L_aux,) int64 pinyin unit ids; None: no intermediate CTC loss
 
 
@@ -113,7 +113,8 @@ class SpeechDataset(torch.utils.data.Dataset):
     """Utterances with their token ids; ``dataset[(index, seed)]`` is an :class:`Item`.
 
     ``speeds``: speed-perturbation factors drawn uniformly per utterance from ``seed``
-    (empty: none); only sources that read audio can apply them. ``aux_targets``: the
+    (empty: none); ``pauses``: random pauses and noise around utterances (None: none); only
+    sources that read audio can apply either. ``aux_targets``: the
     intermediate CTC targets of each utterance, None for one without (None: no intermediate CTC).
     """
 
@@ -125,6 +126,7 @@ class SpeechDataset(torch.utils.data.Dataset):
         lengths: Sequence[int],
         speeds: Sequence[float] = (),
         aux_targets: Sequence[Sequence[int] | None] | None = None,
+        pauses: PauseAugmentConfig | None = None,
     ):
         if len(utterances) != len(targets) or len(utterances) != len(lengths):
             raise AsrError("utterances, targets and lengths must have the same length")
@@ -135,6 +137,7 @@ class SpeechDataset(torch.utils.data.Dataset):
         self.loader = loader
         self.lengths = [int(n) for n in lengths]
         self.speeds = tuple(speeds)
+        self.pauses = pauses
         self.aux_targets = None if aux_targets is None else [
             None if t is None else torch.tensor(t, dtype=torch.long) for t in aux_targets
         ]
@@ -144,12 +147,12 @@ class SpeechDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, key: int | tuple[int, int]) -> Item:
         index, seed = key if isinstance(key, tuple) else (key, 0)
-        speed = 1.0
-        if self.speeds:
-            speed = choose_speed(self.speeds, torch.Generator().manual_seed(int(seed)))
-        inputs = self.loader(index, speed)
+        augmentation = NONE
+        if self.speeds or self.pauses is not None:
+            augmentation = draw_augmentation(self.speeds, self.pauses, torch.Generator().manual_seed(int(seed)))
+        inputs = self.loader(index, augmentation)
         aux = None if self.aux_targets is None else self.aux_targets[index]
-        return Item(index, inputs, self.targets[index], self.utterances[index].duration / speed, aux)
+        return Item(index, inputs, self.targets[index], augmentation.duration(self.utterances[index].duration), aux)
 
     def texts(self) -> list[str]:
         return [u.text for u in self.utterances]
@@ -211,7 +214,7 @@ def matches(utterance: Utterance, where: dict[str, Any]) -> bool:
 
 
 class WaveformLoader:
-    """``(S,)`` float32 samples of utterance ``index`` at ``sample_rate``, speed-perturbed.
+    """``(S,)`` float32 samples of utterance ``index`` at ``sample_rate``, speed-perturbed and paused.
 
     ``utterances`` must have absolute audio paths.
     """
@@ -220,9 +223,10 @@ class WaveformLoader:
         self.utterances = list(utterances)
         self.sample_rate = int(sample_rate)
 
-    def __call__(self, index: int, speed: float) -> torch.Tensor:
+    def __call__(self, index: int, augmentation: Augmentation = NONE) -> torch.Tensor:
         audio = torch.from_numpy(utterance_audio(self.utterances[index], self.sample_rate))
-        return speed_perturb(audio, self.sample_rate, speed)
+        audio = speed_perturb(audio, self.sample_rate, augmentation.speed)
+        return add_pauses(audio, self.sample_rate, augmentation)
 
 
 class FeatureLoader:
@@ -233,8 +237,8 @@ class FeatureLoader:
         self.feature_config = feature_config
         self.cmvn = cmvn
 
-    def __call__(self, index: int, speed: float) -> torch.Tensor:
-        feats = compute_features(self.waveforms(index, speed), self.feature_config)
+    def __call__(self, index: int, augmentation: Augmentation = NONE) -> torch.Tensor:
+        feats = compute_features(self.waveforms(index, augmentation), self.feature_config)
         return self.cmvn.apply(feats) if self.cmvn is not None else feats
 
 
@@ -246,9 +250,9 @@ class StoredFeatureLoader:
         self.cmvn = cmvn
         self._reader = None
 
-    def __call__(self, index: int, speed: float) -> torch.Tensor:
-        if speed != 1.0:
-            raise AsrError("speed perturbation needs features computed from audio (inputs.source: audio)")
+    def __call__(self, index: int, augmentation: Augmentation = NONE) -> torch.Tensor:
+        if augmentation.speed != 1.0 or augmentation.pauses:
+            raise AsrError("speed perturbation and pauses need features computed from audio (inputs.source: audio)")
         if self._reader is None:  # one reader per process (data-loader workers get their own)
             self._reader = FeatureReader()
         feats = self._reader.read(self.records[index])
@@ -344,6 +348,7 @@ def open_data(
     feature_config: Any | None = None,
     cmvn: Any | None = None,
     aux_targets_of: Callable[[Utterance], list[int] | None] | None = None,
+    pauses: PauseAugmentConfig | None = None,
 ) -> OpenedData:
     """Open a manifest for training or evaluation.
 
@@ -351,15 +356,20 @@ def open_data(
     (from the training set) make a dev set use exactly the training inputs; left None they
     are found beside the (first) manifest or derived (see ``InputConfig``).
     ``aux_targets_of``: utterance -> its intermediate CTC target ids, None to leave it out
-    of that loss (``aux_targets_of`` None: no intermediate CTC).
+    of that loss (``aux_targets_of`` None: no intermediate CTC). ``pauses``: random pauses
+    around training utterances (None or probability 0: none); batches are sized for the
+    longest pauses, so they stay within the frame budget.
     """
+    if pauses is not None and pauses.probability <= 0:
+        pauses = None
+    padding = 2 * pauses.max_seconds if pauses is not None else 0.0
     utts, records = read_utterances(manifests)
     path = manifest_paths(manifests)[0]
     targets = [targets_of(u.text) for u in utts]
     aux = None if aux_targets_of is None else [aux_targets_of(u) for u in utts]
     if input_kind == "waveform":
-        lengths = [int(round(u.duration * sample_rate)) for u in utts]
-        dataset = SpeechDataset(utts, targets, WaveformLoader(utts, sample_rate), lengths, speeds, aux)
+        lengths = [int(round((u.duration + padding) * sample_rate)) for u in utts]
+        dataset = SpeechDataset(utts, targets, WaveformLoader(utts, sample_rate), lengths, speeds, aux, pauses)
         return OpenedData(dataset, None, None, None)
 
     if inputs.source == "stored":
@@ -368,6 +378,8 @@ def open_data(
                            "(run `asr features`, or set inputs.source: audio)")
         if speeds and any(s != 1.0 for s in speeds):
             raise AsrError("augment.speed_perturb needs features computed on the fly: set inputs.source: audio")
+        if pauses is not None:
+            raise AsrError("augment.pauses needs features computed on the fly: set inputs.source: audio")
         stored_config = _stored_feature_config(Path(path))
         if feature_config is not None and feature_config != stored_config:
             raise AsrError(f"{path}: its features.yaml differs from the features the model reads "
@@ -385,8 +397,9 @@ def open_data(
             if cmvn is None:
                 cmvn = estimate_cmvn(FeatureLoader(waveforms, feature_config, None), len(utts), inputs.cmvn_utterances)
         loader = FeatureLoader(waveforms, feature_config, cmvn)
-        lengths = [max(1, num_frames(int(round(u.duration * feature_config.sample_rate)), feature_config)) for u in utts]
-    dataset = SpeechDataset(utts, targets, loader, lengths, speeds, aux)
+        rate = feature_config.sample_rate
+        lengths = [max(1, num_frames(int(round((u.duration + padding) * rate)), feature_config)) for u in utts]
+    dataset = SpeechDataset(utts, targets, loader, lengths, speeds, aux, pauses)
     return OpenedData(dataset, feature_config, cmvn, feature_config.dim)
 
 
@@ -396,7 +409,7 @@ def estimate_cmvn(loader: InputLoader, count: int, limit: int) -> Any:
     picks = np.unique(np.linspace(0, count - 1, num=min(count, limit)).round().astype(int))
     stats = None
     for i in picks:
-        feats = loader(int(i), 1.0)
+        feats = loader(int(i), NONE)
         stats = stats or CmvnStats(feats.shape[1])
         stats.accumulate(feats)
     log.info("estimated CMVN from %d utterances", len(picks))

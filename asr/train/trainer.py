@@ -246,6 +246,7 @@ class Trainer:
             feature_config=like.feature_config if like else None, cmvn=like.cmvn if like else None,
             # the training set only: dev CER needs no pinyin
             aux_targets_of=self._pinyin_targets if self.units is not None and training else None,
+            pauses=self.config.augment.pauses if training else None,
         )
 
     def _pinyin_targets(self, utterance) -> list[int] | None:

@@ -22,8 +22,8 @@ def _dataset(speeds=(0.9, 1.0, 1.1)) -> SpeechDataset:
     utts = [Utterance(id=f"u{i}", audio=f"{i}.wav", duration=1.0, sample_rate=RATE, text="好", speaker="s")
             for i in range(4)]
 
-    def loader(index: int, speed: float) -> torch.Tensor:
-        return speed_perturb(_tone(300.0 + 100 * index, 0.5), RATE, speed)
+    def loader(index: int, augmentation) -> torch.Tensor:
+        return speed_perturb(_tone(300.0 + 100 * index, 0.5), RATE, augmentation.speed)
 
     return SpeechDataset(utts, [[2, 3]] * 4, loader, [50] * 4, speeds)
 
@@ -44,7 +44,7 @@ def test_collate_pads_inputs_and_targets():
         [Utterance(id=f"u{i}", audio="a.wav", duration=0.1 * (i + 1), sample_rate=RATE, text="好", speaker="s")
          for i in range(2)],
         [[5], [6, 7, 8]],
-        lambda index, speed: torch.ones(10 * (index + 1), 4),
+        lambda index, augmentation: torch.ones(10 * (index + 1), 4),
         [10, 20],
     )
     batch = collate([ds[0], ds[1]])
@@ -55,3 +55,32 @@ def test_collate_pads_inputs_and_targets():
     assert batch.target_lengths.tolist() == [1, 3]
     assert batch.seconds == pytest.approx(0.3)
     assert len(batch) == 2
+
+
+def test_pauses_pad_a_share_of_utterances_with_silence_or_a_noise_floor():
+    from asr.train.augment import PauseAugmentConfig, add_pauses
+
+    utts = [Utterance(id="u", audio="u.wav", duration=0.5, sample_rate=RATE, text="好", speaker="s")]
+    pauses = PauseAugmentConfig(probability=0.5, max_seconds=1.0, noise_dbfs=(-60.0, -40.0), silence_share=0.25)
+    ds = SpeechDataset(utts, [[2]], lambda i, a: add_pauses(_tone(440.0, 0.5), RATE, a), [50], pauses=pauses)
+    items = [ds[(0, seed)] for seed in range(400)]
+    padded = [it for it in items if len(it.inputs) > 8000]
+    assert 0.4 < len(padded) / len(items) < 0.6  # the share asked for
+    assert max(len(it.inputs) for it in padded) <= 8000 + 2 * RATE and all(it.duration >= 0.5 for it in items)
+    assert all(it.duration == pytest.approx(len(it.inputs) / RATE, abs=1e-3) for it in items)
+    from asr.train.augment import draw_augmentation
+
+    silent = noisy = 0
+    for seed in range(400):
+        aug = draw_augmentation((), pauses, torch.Generator().manual_seed(seed))
+        lead = ds[(0, seed)].inputs[: int(aug.before * RATE)]
+        if len(lead) < 1600:
+            continue
+        rms = float(lead.pow(2).mean().sqrt())
+        if aug.noise_dbfs is None:
+            silent += rms == 0.0
+        else:
+            noisy += 1
+            assert 20 * np.log10(rms) == pytest.approx(aug.noise_dbfs, abs=0.5)  # the level drawn, in dBFS
+    assert silent > 0 and noisy > 3 * silent / 2
+    assert torch.equal(ds[(0, 7)].inputs, ds[(0, 7)].inputs)  # a function of the key alone
