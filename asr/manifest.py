@@ -33,7 +33,10 @@ class Utterance:
 
     ``start`` and ``duration`` are seconds within the audio file; ``audio`` is a path
     relative to the manifest's directory. ``snr_db`` is the signal-to-noise ratio of
-    added noise in dB (``None`` for clean or unknown).
+    added noise in dB (``None`` for clean or unknown). ``char_times``, where known (the
+    synthetic corpus records eSpeak's), is one ``(start, end)`` per character of ``text``,
+    in seconds from the utterance's start: ground truth for timestamps, kept out of
+    :meth:`metadata`.
     """
 
     id: str
@@ -50,6 +53,7 @@ class Utterance:
     region: str | None = None
     condition: str | None = None
     snr_db: Decibels | None = None
+    char_times: tuple[tuple[Seconds, Seconds], ...] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -83,6 +87,8 @@ def parse_utterance(line: str, where: str) -> Utterance:
     unknown = sorted(set(row) - _FIELDS)
     if unknown:
         raise AsrError(f"{where}: utterance {utt_id}: unknown field {unknown[0]!r} (put corpus-specific fields in 'extra')")
+    if isinstance(row.get("char_times"), list):
+        row["char_times"] = tuple(tuple(pair) if isinstance(pair, list) else pair for pair in row["char_times"])
     try:
         utt = Utterance(**row)
         _check_types(utt)
@@ -103,6 +109,20 @@ def _check_types(utt: Utterance) -> None:
         raise ValueError(f"field 'sample_rate' must be a positive integer in Hz, got {utt.sample_rate!r}")
     if not isinstance(utt.extra, dict):
         raise ValueError("field 'extra' must be a JSON object")
+    if utt.char_times is not None:
+        _check_char_times(utt)
+
+
+def _check_char_times(utt: Utterance) -> None:
+    times = utt.char_times
+    if not isinstance(times, tuple) or len(times) != len(utt.text):
+        count = len(times) if isinstance(times, tuple) else type(times).__name__
+        raise ValueError(f"field 'char_times' must hold one [start, end] per character of the text ({len(utt.text)}), got {count}")
+    for i, pair in enumerate(times):
+        ok = isinstance(pair, tuple) and len(pair) == 2
+        ok = ok and all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in pair)
+        if not ok or not 0 <= pair[0] <= pair[1] <= utt.duration + 1e-3:
+            raise ValueError(f"field 'char_times'[{i}] must be [start, end] seconds with 0 <= start <= end <= duration, got {pair!r}")
 
 
 class Manifest:
