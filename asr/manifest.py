@@ -116,13 +116,14 @@ def _check_types(utt: Utterance) -> None:
 def _check_char_times(utt: Utterance) -> None:
     times = utt.char_times
     if not isinstance(times, tuple) or len(times) != len(utt.text):
-        count = len(times) if isinstance(times, tuple) else type(times).__name__
-        raise ValueError(f"field 'char_times' must hold one [start, end] per character of the text ({len(utt.text)}), got {count}")
+        got = len(times) if isinstance(times, tuple) else type(times).__name__
+        expected = f"one [start, end] per character of the text ({len(utt.text)})"
+        raise ValueError(f"field 'char_times' must hold {expected}, got {got}")
     for i, pair in enumerate(times):
-        ok = isinstance(pair, tuple) and len(pair) == 2
-        ok = ok and all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in pair)
-        if not ok or not 0 <= pair[0] <= pair[1] <= utt.duration + 1e-3:
-            raise ValueError(f"field 'char_times'[{i}] must be [start, end] seconds with 0 <= start <= end <= duration, got {pair!r}")
+        numbers = isinstance(pair, tuple) and len(pair) == 2 and all(type(t) in (int, float) for t in pair)
+        if not numbers or not 0 <= pair[0] <= pair[1] <= utt.duration + 1e-3:
+            expected = "[start, end] seconds, 0 <= start <= end <= duration"
+            raise ValueError(f"field 'char_times'[{i}] must be {expected}; got {pair!r}")
 
 
 class Manifest:

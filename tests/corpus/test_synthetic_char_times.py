@@ -181,8 +181,9 @@ def test_char_times_are_a_first_class_field_kept_out_of_metadata():
 @pytest.mark.parametrize(
     "times, message",
     [
-        ([[0.1, 0.4]], r"m.jsonl:3: utterance u1: field 'char_times' must hold one \[start, end\] per character of the text \(2\), got 1"),
-        ([[0.1, 0.4], [0.5, 1.5]], r"field 'char_times'\[1\] must be \[start, end\] seconds with 0 <= start <= end <= duration"),
+        ([[0.1, 0.4]], r"m.jsonl:3: utterance u1: field 'char_times' must hold one \[start, end\] per character "
+                       r"of the text \(2\), got 1"),
+        ([[0.1, 0.4], [0.5, 1.5]], r"field 'char_times'\[1\] must be \[start, end\] seconds, 0 <= start <= end <= duration"),
         ([[0.4, 0.1], [0.5, 0.6]], r"field 'char_times'\[0\] must be"),
         ([[0.1, "x"], [0.5, 0.6]], r"field 'char_times'\[0\] must be"),
         ("0.1", r"field 'char_times' must hold one \[start, end\] per character of the text \(2\), got str"),
