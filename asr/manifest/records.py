@@ -65,7 +65,10 @@ class Utterance:
     ``start`` and ``duration`` are seconds within the audio file; ``audio`` is a path
     relative to the manifest's directory. The metadata fields are described in the
     module docstring; ``snr_db`` is the signal-to-noise ratio of added noise in dB
-    (``None`` for clean or unknown), ``accents`` a list of strings.
+    (``None`` for clean or unknown), ``accents`` a list of strings. ``char_times``, where known (the
+    synthetic corpus records eSpeak's), is one ``(start, end)`` per character of ``text``,
+    in seconds from the utterance's start: ground truth for timestamps, kept out of
+    :meth:`metadata`.
     """
 
     id: str
@@ -88,6 +91,7 @@ class Utterance:
     phase: int | None = None
     condition: str | None = None
     snr_db: Decibels | None = None
+    char_times: tuple[tuple[Seconds, Seconds], ...] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -121,6 +125,8 @@ def parse_utterance(line: str, where: str) -> Utterance:
     unknown = sorted(set(row) - _FIELDS)
     if unknown:
         raise AsrError(f"{where}: utterance {utt_id}: unknown field {unknown[0]!r} (put corpus-specific fields in 'extra')")
+    if isinstance(row.get("char_times"), list):
+        row["char_times"] = tuple(tuple(pair) if isinstance(pair, list) else pair for pair in row["char_times"])
     try:
         utt = Utterance(**row)
         _check_types(utt)
@@ -147,6 +153,21 @@ def _check_types(utt: Utterance) -> None:
         raise ValueError(f"field 'phase' must be an integer, got {utt.phase!r}")
     if not isinstance(utt.extra, dict):
         raise ValueError("field 'extra' must be a JSON object")
+    if utt.char_times is not None:
+        _check_char_times(utt)
+
+
+def _check_char_times(utt: Utterance) -> None:
+    times = utt.char_times
+    if not isinstance(times, tuple) or len(times) != len(utt.text):
+        got = len(times) if isinstance(times, tuple) else type(times).__name__
+        expected = f"one [start, end] per character of the text ({len(utt.text)})"
+        raise ValueError(f"field 'char_times' must hold {expected}, got {got}")
+    for i, pair in enumerate(times):
+        numbers = isinstance(pair, tuple) and len(pair) == 2 and all(type(t) in (int, float) for t in pair)
+        if not numbers or not 0 <= pair[0] <= pair[1] <= utt.duration + 1e-3:
+            expected = "[start, end] seconds, 0 <= start <= end <= duration"
+            raise ValueError(f"field 'char_times'[{i}] must be {expected}; got {pair!r}")
 
 
 class Manifest:

@@ -85,6 +85,7 @@ def test_audio_is_16k_mono_pcm16_and_durations_match(tiny_corpus):
             assert 0.8 < u.duration < 8.0
             assert (u.snr_db is not None) == (u.condition == "noisy")
             assert u.audio.startswith(f"audio/{split}/{u.speaker}/")
+            assert len(u.char_times) == len(u.text) and 0.1 <= u.char_times[0][0] < u.char_times[-1][1] < u.duration
 
 
 def test_same_seed_gives_identical_bytes_whatever_the_jobs(tiny_corpus, tmp_path):

@@ -166,13 +166,13 @@ def write_corpus(
         (str(output_dir), config.seed, i, plan.utterances[start : start + SHARD_SIZE])
         for i, start in enumerate(range(0, len(plan.utterances), SHARD_SIZE))
     ]
-    num_samples = _render(tasks, jobs, progress, len(plan.utterances))
+    rendered = _render(tasks, jobs, progress, len(plan.utterances))
     _remove_stale_audio(output_dir, {u.audio for u in plan.utterances})
     _write_json(output_dir / "speakers.json", [s.to_json() for s in plan.speakers])
     _write_json(output_dir / "corpus.json", to_dict(config))
     manifests, counts, hours, n_speakers = {}, {}, {}, {}
     for split in SPLITS:
-        rows = [_utterance(spec, num_samples[spec.id]) for spec in plan.utterances if spec.split == split]
+        rows = [_utterance(spec, *rendered[spec.id]) for spec in plan.utterances if spec.split == split]
         path = output_dir / f"{split}.jsonl"
         write_manifest(path, rows)
         manifests[split], counts[split] = path, len(rows)
@@ -181,7 +181,7 @@ def write_corpus(
     return PreparedCorpus(output_dir, manifests, counts, hours, n_speakers)
 
 
-def _utterance(spec: UtteranceSpec, num_samples: int) -> Utterance:
+def _utterance(spec: UtteranceSpec, num_samples: int, char_times: tuple[tuple[float, float], ...]) -> Utterance:
     speaker = spec.speaker
     extra = {"tts_voice": speaker.voice.voice, "tts_input": spec.tts_input}
     if spec.text_id:
@@ -201,25 +201,27 @@ def _utterance(spec: UtteranceSpec, num_samples: int) -> Utterance:
         region=speaker.region,
         condition=spec.condition,
         snr_db=spec.snr_db,
+        char_times=char_times,
         extra=extra,
     )
 
 
-def _render(tasks: list, jobs: int, progress: bool, total: int) -> dict[str, int]:
+def _render(tasks: list, jobs: int, progress: bool, total: int) -> dict[str, tuple[int, tuple]]:
+    """Render every shard; returns ``{utterance id: (num_samples, char_times)}``."""
     from tqdm import tqdm
 
-    num_samples: dict[str, int] = {}
+    rendered: dict[str, tuple[int, tuple]] = {}
     if not tasks:
-        return num_samples
+        return rendered
     with tqdm(total=total, unit="utt", desc="synthesize", disable=not progress, dynamic_ncols=True) as bar:
         # Each shard is rendered in a process of its own (forked by the worker, or a fresh
         # worker where there is no fork), so eSpeak's state restarts with every shard.
         fresh_workers = None if hasattr(os, "fork") else 1
         with _context().Pool(min(jobs, len(tasks)), maxtasksperchild=fresh_workers) as pool:
             for results in pool.imap_unordered(render_shard_isolated, tasks):
-                num_samples.update(results)
+                rendered.update((utt_id, (n, times)) for utt_id, n, times in results)
                 bar.update(len(results))
-    return num_samples
+    return rendered
 
 
 def _context():

@@ -95,10 +95,10 @@ class ConditionMix:
 
 def _default_groups() -> dict[str, GroupConfig]:
     return {
-        "mandarin": GroupConfig(SpeakerCounts(train=24, dev=4, test=6), train_utterances=3100, dev_utterances=100),
-        "southwestern": GroupConfig(SpeakerCounts(train=6, dev=3, test=6), train_utterances=183, dev_utterances=100),
-        "wu": GroupConfig(SpeakerCounts(train=6, dev=3, test=6), train_utterances=183, dev_utterances=100),
-        "cantonese": GroupConfig(SpeakerCounts(train=6, dev=3, test=6), train_utterances=183, dev_utterances=100),
+        "mandarin": GroupConfig(SpeakerCounts(train=24, dev=4, test=12), train_utterances=3100, dev_utterances=100),
+        "southwestern": GroupConfig(SpeakerCounts(train=6, dev=3, test=12), train_utterances=183, dev_utterances=100),
+        "wu": GroupConfig(SpeakerCounts(train=6, dev=3, test=12), train_utterances=183, dev_utterances=100),
+        "cantonese": GroupConfig(SpeakerCounts(train=6, dev=3, test=12), train_utterances=183, dev_utterances=100),
     }
 
 

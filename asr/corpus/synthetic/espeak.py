@@ -1,7 +1,12 @@
 """eSpeak NG through ctypes, from the ``espeakng-loader`` wheel (no system package).
 
 The library is driven in ``AUDIO_OUTPUT_SYNCHRONOUS`` mode with a synth callback
-that collects 16-bit samples in memory, at eSpeak's native 22,050 Hz. eSpeak NG
+that collects 16-bit samples in memory, at eSpeak's native 22,050 Hz, and the
+events that come with them (``espeak_EVENT`` in ``speak_lib.h``): where each word
+and each phoneme starts, as a sample index into that output
+(:meth:`ESpeak.synthesize_with_events`). Phoneme events are switched on at
+initialisation (``espeakINITIALIZE_PHONEME_EVENTS``); they only add event records
+and leave the samples unchanged. eSpeak NG
 keeps global state (the current voice and parameters, and waveform state such as
 the pitch-flutter phase, the echo buffer and ``rand()`` for breath noise) that
 carries over from one utterance to the next, and it is not thread-safe. So each
@@ -27,11 +32,59 @@ Hertz = int
 AUDIO_OUTPUT_SYNCHRONOUS = 2
 INITIALIZE_DONT_EXIT = 0x8000
 CHARS_UTF8 = 1
+INITIALIZE_PHONEME_EVENTS = 0x0001
 POS_CHARACTER = 1
 EE_OK = 0
 PARAM_RATE, PARAM_VOLUME, PARAM_PITCH, PARAM_RANGE, PARAM_WORDGAP = 1, 2, 3, 4, 7
+# espeak_EVENT_TYPE
+EVENT_LIST_TERMINATED, EVENT_WORD, EVENT_SENTENCE, EVENT_END, EVENT_PHONEME = 0, 1, 2, 5, 7
 
-_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+
+class _EventId(ctypes.Union):
+    _fields_ = [("number", ctypes.c_int), ("name", ctypes.c_char_p), ("string", ctypes.c_char * 8)]
+
+
+class _Event(ctypes.Structure):
+    """``espeak_EVENT`` of ``speak_lib.h`` (API revision 12)."""
+
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),  # characters from the start of the text, counted from 1
+        ("length", ctypes.c_int),  # word length in characters (WORD events)
+        ("audio_position", ctypes.c_int),  # milliseconds into the output
+        ("sample", ctypes.c_int),  # sample index into the output
+        ("user_data", ctypes.c_void_p),
+        ("id", _EventId),  # number (WORD, SENTENCE), name (MARK, PLAY), string (PHONEME)
+    ]
+
+
+_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
+
+
+@dataclass(frozen=True)
+class SynthEvent:
+    """One eSpeak event of an utterance.
+
+    ``kind`` is an ``EVENT_*`` constant; ``text_position`` the character offset in the
+    input text, counted from 1 (a WORD event's first character); ``sample`` the index
+    into the output samples at :attr:`ESpeak.sample_rate` where the word or phoneme
+    starts (the END event's is the end of the output); ``phoneme`` the eSpeak phoneme
+    mnemonic of a PHONEME event (``"_"``-prefixed ones are pauses), else ``None``.
+    """
+
+    kind: int
+    text_position: int
+    sample: int
+    phoneme: str | None = None
+
+
+@dataclass(frozen=True)
+class Synthesis:
+    """An utterance as eSpeak spoke it: int16 ``samples`` ``(num_samples,)`` and its ``events`` in order."""
+
+    samples: np.ndarray
+    events: tuple[SynthEvent, ...]
 
 
 @dataclass(frozen=True)
@@ -90,17 +143,26 @@ class ESpeak:
         lib.espeak_Synchronize.restype = ctypes.c_int
         lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int]
         lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
-        rate = lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path.encode(), INITIALIZE_DONT_EXIT)
+        options = INITIALIZE_DONT_EXIT | INITIALIZE_PHONEME_EVENTS
+        rate = lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path.encode(), options)
         if rate <= 0:
             raise AsrError(f"{data_path}: eSpeak NG failed to initialise (error {rate})")
         self.lib = lib
         self.sample_rate: Hertz = rate
         self._chunks: list[np.ndarray] = []
+        self._events: list[SynthEvent] = []
         self._callback = _CALLBACK(self._collect)  # keep a reference: ctypes does not
         lib.espeak_SetSynthCallback(self._callback)
         self._voice: str | None = None
 
     def _collect(self, wav, num_samples: int, events) -> int:
+        i = 0
+        while events and events[i].type != EVENT_LIST_TERMINATED:
+            event = events[i]
+            if event.type in (EVENT_WORD, EVENT_END, EVENT_PHONEME):
+                phoneme = event.id.string.decode("utf-8", "replace") if event.type == EVENT_PHONEME else None
+                self._events.append(SynthEvent(event.type, event.text_position, event.sample, phoneme))
+            i += 1
         if num_samples > 0 and wav:
             self._chunks.append(np.ctypeslib.as_array(wav, shape=(num_samples,)).copy())
         return 0
@@ -113,6 +175,10 @@ class ESpeak:
 
     def synthesize(self, text: str, settings: VoiceSettings) -> np.ndarray:
         """Speak ``text``; returns int16 samples ``(num_samples,)`` at :attr:`sample_rate`."""
+        return self.synthesize_with_events(text, settings).samples
+
+    def synthesize_with_events(self, text: str, settings: VoiceSettings) -> Synthesis:
+        """Speak ``text``; returns its samples and its word, phoneme and end events."""
         self.set_voice(settings.voice)
         for param, value in (
             (PARAM_RATE, settings.rate), (PARAM_VOLUME, settings.volume), (PARAM_PITCH, settings.pitch),
@@ -120,14 +186,14 @@ class ESpeak:
         ):
             self.lib.espeak_SetParameter(param, value, 0)
         data = text.encode("utf-8") + b"\0"
-        self._chunks = []
+        self._chunks, self._events = [], []
         status = self.lib.espeak_Synth(data, len(data), 0, POS_CHARACTER, 0, CHARS_UTF8, None, None)
         self.lib.espeak_Synchronize()
         if status != EE_OK:
             raise AsrError(f"eSpeak NG failed on {text!r} with voice {settings.voice!r} (error {status})")
         if not self._chunks:
             raise AsrError(f"eSpeak NG produced no audio for {text!r} with voice {settings.voice!r}")
-        return np.concatenate(self._chunks)
+        return Synthesis(np.concatenate(self._chunks), tuple(self._events))
 
     def phonemes(self, text: str, voice: str) -> str:
         """eSpeak's phoneme transcription (IPA) of ``text``; a ``(en)`` in it marks spelled-out input."""
