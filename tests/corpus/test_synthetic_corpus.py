@@ -49,7 +49,7 @@ def test_speaker_and_group_counts_match_the_config(tiny_corpus):
         if split != "test":
             per_group = Counter(u.dialect for u in utts)
             assert per_group == {g: config[g][f"{split}_utterances"] for g in GROUPS}
-    assert all(u.gender in ("female", "male") and u.age_band and u.region for u in read_manifest(tiny_corpus / "train.jsonl"))
+    assert all(u.gender in ("female", "male") and u.age_band and u.city for u in read_manifest(tiny_corpus / "train.jsonl"))
 
 
 def test_splits_are_speaker_and_text_disjoint(tiny_corpus):

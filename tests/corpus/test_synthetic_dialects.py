@@ -98,4 +98,4 @@ def test_speaker_variants_exist_in_the_wheel_and_speakers_are_distinct():
     assert [s.split for s in speakers] == ["train"] * 6 + ["dev"] * 3 + ["test"] * 3
     assert sum(s.gender == "female" for s in speakers if s.split == "train") == 3
     assert len({(s.variant, s.pitch, s.rate, s.pitch_range) for s in speakers}) == 12
-    assert all(s.voice.voice.startswith("cmn-latn-pinyin+") and s.region in d.DIALECTS["wu"].regions for s in speakers)
+    assert all(s.voice.voice.startswith("cmn-latn-pinyin+") and s.city in d.DIALECTS["wu"].cities for s in speakers)

@@ -31,7 +31,7 @@ from asr.corpus.synthetic.domain import GRAMMAR
 from asr.corpus.synthetic.render import SHARD_SIZE, UtteranceSpec, render_shard_isolated, utterance_rng
 from asr.corpus.synthetic.speakers import Speaker, make_speakers
 from asr.errors import AsrError
-from asr.io import atomic_write
+from asr.io import atomic_write, die_with_parent
 from asr.manifest.records import Utterance, write_manifest
 
 log = logging.getLogger(__name__)
@@ -198,7 +198,7 @@ def _utterance(spec: UtteranceSpec, num_samples: int, char_times: tuple[tuple[fl
         dialect=speaker.dialect,
         gender=speaker.gender,
         age_band=speaker.age_band,
-        region=speaker.region,
+        city=speaker.city,
         condition=spec.condition,
         snr_db=spec.snr_db,
         char_times=char_times,
@@ -217,7 +217,7 @@ def _render(tasks: list, jobs: int, progress: bool, total: int) -> dict[str, tup
         # Each shard is rendered in a process of its own (forked by the worker, or a fresh
         # worker where there is no fork), so eSpeak's state restarts with every shard.
         fresh_workers = None if hasattr(os, "fork") else 1
-        with _context().Pool(min(jobs, len(tasks)), maxtasksperchild=fresh_workers) as pool:
+        with _context().Pool(min(jobs, len(tasks)), initializer=die_with_parent, maxtasksperchild=fresh_workers) as pool:
             for results in pool.imap_unordered(render_shard_isolated, tasks):
                 rendered.update((utt_id, (n, times)) for utt_id, n, times in results)
                 bar.update(len(results))

@@ -144,7 +144,7 @@ class Dialect:
     voice: str
     reads: Literal["pinyin", "characters"]
     description: str
-    regions: tuple[str, ...]
+    cities: tuple[str, ...]
     rule: Rule | None = None
 
     def tts_input(self, text: str) -> str:

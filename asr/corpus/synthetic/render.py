@@ -34,6 +34,7 @@ from asr.corpus.synthetic.conditions import SAMPLE_RATE, active_rms, apply_condi
 from asr.corpus.synthetic.espeak import engine, seed_random
 from asr.corpus.synthetic.speakers import Speaker
 from asr.errors import AsrError
+from asr.io import die_with_parent
 from asr.io import atomic_write
 
 #: Utterances per worker process; part of what fixes the output bytes (do not tune per machine).
@@ -193,6 +194,7 @@ def render_shard_isolated(task: tuple[str, int, int, list[UtteranceSpec]]) -> li
     pid = os.fork()
     if pid == 0:  # child
         code = 0
+        die_with_parent()  # a killed `asr prepare` takes the whole tree of workers with it
         try:
             os.close(read_fd)
             try:

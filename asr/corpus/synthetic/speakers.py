@@ -54,7 +54,7 @@ class Speaker:
     split: str
     gender: str
     age_band: str
-    region: str
+    city: str
     variant: str
     rate: int
     pitch: int
@@ -100,7 +100,7 @@ def make_speakers(dialect: str, counts: dict[str, int], rng: np.random.Generator
             variant = _pick_variant(gender, age, used[gender], rng)
             used[gender].append(variant)
             speaker_id = f"{prefix}{len(speakers) + 1:03d}"
-            speakers.append(_speaker(speaker_id, dialect, split, gender, age, variant, group.regions, rng))
+            speakers.append(_speaker(speaker_id, dialect, split, gender, age, variant, group.cities, rng))
     return speakers
 
 
@@ -115,7 +115,7 @@ def _pick_variant(gender: str, age: str, used: list[str], rng: np.random.Generat
 
 def _speaker(
     speaker_id: str, dialect: str, split: str, gender: str, age: str, variant: str,
-    regions: tuple[str, ...], rng: np.random.Generator,
+    cities: tuple[str, ...], rng: np.random.Generator,
 ) -> Speaker:
     pitch_lo, pitch_hi = (35, 70) if gender == "female" else (30, 65)
     if age == "60+":
@@ -126,7 +126,7 @@ def _speaker(
         split=split,
         gender=gender,
         age_band=age,
-        region=regions[int(rng.integers(len(regions)))],
+        city=cities[int(rng.integers(len(cities)))],
         variant=variant,
         rate=int(rng.integers(*RATE_BY_AGE[age], endpoint=True)),
         pitch=int(rng.integers(pitch_lo, pitch_hi, endpoint=True)),
