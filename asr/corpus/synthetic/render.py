@@ -34,8 +34,7 @@ from asr.corpus.synthetic.conditions import SAMPLE_RATE, active_rms, apply_condi
 from asr.corpus.synthetic.espeak import engine, seed_random
 from asr.corpus.synthetic.speakers import Speaker
 from asr.errors import AsrError
-from asr.io import die_with_parent
-from asr.io import atomic_write
+from asr.io import atomic_write, die_with_parent
 
 #: Utterances per worker process; part of what fixes the output bytes (do not tune per machine).
 SHARD_SIZE = 40
