@@ -1,7 +1,8 @@
 """What every stage needs of the operating system.
 
 Atomic file writes (an interrupted stage never leaves a file that looks complete), byte-reproducible
-safetensors, and child processes that die with their parent (:func:`die_with_parent`).
+safetensors, child processes that die with their parent (:func:`die_with_parent`), and progress
+that is a bar on a terminal and a plain log line now and then in a log file (:func:`progress`).
 """
 
 from __future__ import annotations
@@ -149,3 +150,67 @@ def die_with_parent(sig: int = signal.SIGKILL) -> None:
         log.debug("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
     elif os.getppid() == 1:  # the parent died before the request took effect
         os.kill(os.getpid(), sig)
+
+
+# ----------------------------------------------------------------------------- progress
+
+
+def progress(total: int | float | None, desc: str, unit: str = "it", enabled: bool = True, initial: int = 0,
+             every: float = 30.0):
+    """Progress of a long step: a ``tqdm`` bar when stderr is a terminal, else a :class:`LogProgress`
+    writing one plain log line every ``every`` seconds (log files get no carriage returns).
+
+    Nothing is shown when ``enabled`` is False or logging is quieter than INFO (``asr -q``).
+    Either way the result has ``update``, ``set_postfix``, ``close`` and works as a context manager.
+    """
+    if not enabled or not logging.getLogger().isEnabledFor(logging.INFO):
+        return LogProgress(total, desc, unit, initial, every, silent=True)
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        return tqdm(total=total, initial=initial, desc=desc, unit=unit, dynamic_ncols=True, file=sys.stderr)
+    return LogProgress(total, desc, unit, initial, every)
+
+
+class LogProgress:
+    """Progress as log lines: ``desc: 120/1658 step (7%), 2.3 step/s, loss=0.81`` every ``every`` seconds."""
+
+    def __init__(self, total, desc: str, unit: str = "it", initial: int = 0, every: float = 30.0, silent: bool = False):
+        import time
+
+        self.total, self.desc, self.unit, self.n, self.every, self.silent = total, desc, unit, initial, every, silent
+        self.started = self.last = time.monotonic()
+        self.initial = initial
+        self.postfix: dict = {}
+        self._time = time.monotonic
+
+    def update(self, n: int | float = 1) -> None:
+        self.n += n
+        if not self.silent and self._time() - self.last >= self.every:
+            self._log()
+
+    def set_postfix(self, **values) -> None:
+        self.postfix = values
+
+    def set_description(self, desc: str) -> None:
+        self.desc = desc
+
+    def close(self) -> None:
+        if not self.silent and self.n > self.initial:
+            self._log()
+        self.silent = True
+
+    def _log(self) -> None:
+        self.last = self._time()
+        elapsed = max(self.last - self.started, 1e-9)
+        done = f"{self.n:g}/{self.total:g}" if self.total else f"{self.n:g}"
+        share = f" ({100 * self.n / self.total:.0f}%)" if self.total else ""
+        rate = (self.n - self.initial) / elapsed
+        extra = "".join(f", {k}={v}" for k, v in self.postfix.items())
+        log.info("%s: %s %s%s, %.3g %s/s%s", self.desc, done, self.unit, share, rate, self.unit, extra)
+
+    def __enter__(self) -> "LogProgress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

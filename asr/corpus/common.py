@@ -37,6 +37,7 @@ from typing import Any
 
 from asr.audio import audio_info
 from asr.errors import AsrError
+from asr.io import progress
 from asr.manifest.records import Utterance, write_manifest
 from asr.text import normalize
 
@@ -248,8 +249,6 @@ def build_utterances(sources: list[Source], output_dir: str | Path, jobs: int = 
     audio, an empty transcript) is collected and raised together by
     :meth:`Problems.raise_if_any`.
     """
-    from tqdm import tqdm
-
     problems = Problems()
     seen: dict[str, str] = {}
     for src in sources:
@@ -271,9 +270,10 @@ def build_utterances(sources: list[Source], output_dir: str | Path, jobs: int = 
 
     with ThreadPoolExecutor(max(1, jobs)) as pool:
         results = pool.map(probe, paths)
-        for path, result in tqdm(zip(paths, results), total=len(paths), desc="audio headers", unit="file",
-                                 disable=len(paths) < 1000, leave=False):
-            info[path] = result
+        with progress(len(paths), "audio headers", "file", enabled=len(paths) >= 1000) as bar:
+            for path, result in zip(paths, results):
+                info[path] = result
+                bar.update(1)
 
     output_dir = Path(output_dir)
     utterances = []

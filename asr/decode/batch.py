@@ -32,6 +32,7 @@ import numpy as np
 
 from asr.audio import load_audio
 from asr.errors import AsrError
+from asr.io import progress as progress_bar
 from asr.io import write_json, write_jsonl
 from asr.manifest.records import Manifest, Utterance
 from asr.provenance import provenance
@@ -143,19 +144,13 @@ def decode_utterances(
     for group, waves in _loaded_batches(manifest, utterances, groups, engine.sample_rate):
         for i, rec in zip(group, engine.recognize(waves)):
             rows[i] = result_row(utterances[i], rec.text, rec.confidence, config.normalization)
-        if bar is not None:
-            bar.update(len(group))
-    if bar is not None:
-        bar.close()
+        bar.update(len(group))
+    bar.close()
     return rows  # type: ignore[return-value]
 
 
 def _progress(total: int, desc: str, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="utt", file=sys.stderr, leave=False, disable=not sys.stderr.isatty())
+    return progress_bar(total, f"decode {desc}", "utt", enabled=enabled)
 
 
 def decode_manifests(

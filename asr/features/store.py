@@ -41,6 +41,7 @@ from asr.errors import AsrError
 from asr.audio import read_audio, resample
 from asr.features.frontend import Cmvn, CmvnStats, FeatureConfig, compute_features
 from asr.io import atomic_write, canonical_safetensors, die_with_parent, open_text, write_json, write_jsonl
+from asr.io import progress as progress_bar
 from asr.manifest.records import Manifest, Utterance, parse_utterance
 
 if TYPE_CHECKING:
@@ -305,13 +306,11 @@ def _write_config(output_dir: Path, config: FeatureConfig, split: str) -> None:
 # ----------------------------------------------------------------------------- workers
 
 
-def _run_shards(shards: list[_Shard], jobs: int, progress: bool, desc: str, initial: int) -> dict[int, dict]:
+def _run_shards(shards: list[_Shard], jobs: int, show_progress: bool, desc: str, initial: int) -> dict[int, dict]:
     """Compute ``shards`` (in ``jobs`` processes when more than one); their markers by index."""
-    from tqdm import tqdm
-
     results: dict[int, dict] = {}
     total = initial + sum(len(s.utterances) for s in shards)
-    with tqdm(total=total, initial=initial, desc=desc, unit="utt", disable=not progress) as bar:
+    with progress_bar(total, desc, "utt", enabled=show_progress, initial=initial) as bar:
         if jobs == 1 or len(shards) <= 1:
             threads = torch.get_num_threads()
             torch.set_num_threads(1)  # one job, one core: blocks of frames are too small to split

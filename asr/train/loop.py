@@ -21,11 +21,10 @@ from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from asr.decode.search import greedy_search
 from asr.errors import AsrError
-from asr.io import atomic_write
+from asr.io import atomic_write, progress
 from asr.score import EditCounts, score_pair
 from asr.train.dataset import collate
 from asr.train.launch import plan_launch
@@ -259,6 +258,6 @@ class StepWindow:
         self.seconds += seconds
 
 
-def progress_bar(total: int, initial: int, enabled: bool) -> tqdm:
+def progress_bar(total: int, initial: int, enabled: bool):
     """The training bar: optimizer steps done of ``total`` (rank 0 only: ``enabled``)."""
-    return tqdm(total=total, initial=initial, unit="step", desc="train", disable=not enabled, dynamic_ncols=True)
+    return progress(total, "train", "step", enabled=enabled, initial=initial)

@@ -32,6 +32,7 @@ from asr.corpus.synthetic.render import SHARD_SIZE, UtteranceSpec, render_shard_
 from asr.corpus.synthetic.speakers import Speaker, make_speakers
 from asr.errors import AsrError
 from asr.io import atomic_write, die_with_parent
+from asr.io import progress as progress_bar
 from asr.manifest.records import Utterance, write_manifest
 
 log = logging.getLogger(__name__)
@@ -206,14 +207,12 @@ def _utterance(spec: UtteranceSpec, num_samples: int, char_times: tuple[tuple[fl
     )
 
 
-def _render(tasks: list, jobs: int, progress: bool, total: int) -> dict[str, tuple[int, tuple]]:
+def _render(tasks: list, jobs: int, show_progress: bool, total: int) -> dict[str, tuple[int, tuple]]:
     """Render every shard; returns ``{utterance id: (num_samples, char_times)}``."""
-    from tqdm import tqdm
-
     rendered: dict[str, tuple[int, tuple]] = {}
     if not tasks:
         return rendered
-    with tqdm(total=total, unit="utt", desc="synthesize", disable=not progress, dynamic_ncols=True) as bar:
+    with progress_bar(total, "synthesize", "utt", enabled=show_progress) as bar:
         # Each shard is rendered in a process of its own (forked by the worker, or a fresh
         # worker where there is no fork), so eSpeak's state restarts with every shard.
         fresh_workers = None if hasattr(os, "fork") else 1
