@@ -8,8 +8,9 @@ HELP = "convert a faster-whisper (CTranslate2) Whisper model directory into a tr
 DESCRIPTION = (
     HELP + ": config.json, model.safetensors, generation_config.json (languages, tasks, suppressed "
     "tokens), preprocessor_config.json, and tokenizer.json when the source has one. model.bin is read "
-    "without the ctranslate2 package; quantized weights are dequantized, and the weights keep the "
-    "source's float dtype. Fine-tune the result with `whisper: {init: OUT_DIR}` in a model config."
+    "without the ctranslate2 package; the weights keep the source's float dtype, and a quantized model "
+    "is dequantized to float32. Fine-tune the result with `encoder: whisper` and `whisper: {init: OUT_DIR}` "
+    "in a model config."
 )
 #: Source formats: ``faster-whisper`` is a CTranslate2 Whisper directory (model.bin, config.json, vocabulary).
 SOURCES = ("faster-whisper",)

@@ -234,6 +234,9 @@ def dequantized(model: Ct2Model, dtype: torch.dtype) -> Ct2Model:
             raise AsrError(f"{model.path}: {name!r} is {dtype_name(value.dtype)} without "
                            f"{name + '_scale'!r} (expected the quantization scale beside it)")
         scale = variables.pop(name + "_scale").float()
+        if scale.numel() != (value.shape[0] if value.dtype == torch.int8 else 1):
+            raise AsrError(f"{model.path}: {name + '_scale'!r} has {scale.numel()} values for {name!r} of shape "
+                           f"{list(value.shape)} (expected one per row for int8, one for int16)")
         rows = scale.reshape(-1, *[1] * (value.dim() - 1)) if value.dtype == torch.int8 else scale
         variables[name] = (value.float() / rows).to(dtype)
     return Ct2Model(model.path, model.binary_version, model.spec, model.revision, MappingProxyType(variables))
@@ -397,7 +400,15 @@ def read_ct2_whisper(directory: str | os.PathLike) -> tuple[Ct2Model, dict, list
     config = _read_json(directory / "config.json") if (directory / "config.json").is_file() else {}
     if not isinstance(config, dict):
         raise AsrError(f"{directory / 'config.json'}: expected a JSON object")
-    return model, config, read_vocabulary(directory)
+    vocabulary = read_vocabulary(directory)
+    for key in ("suppress_ids", "suppress_ids_begin", "lang_ids"):
+        ids = config.get(key) or []
+        if not isinstance(ids, list) or not all(isinstance(i, int) and 0 <= i < len(vocabulary) for i in ids):
+            raise AsrError(f"{directory / 'config.json'}: {key!r} should list token ids below {len(vocabulary)}")
+    heads = config.get("alignment_heads") or []
+    if not isinstance(heads, list) or not all(isinstance(h, list) and len(h) == 2 for h in heads):
+        raise AsrError(f"{directory / 'config.json'}: 'alignment_heads' should list [layer, head] pairs")
+    return model, config, vocabulary
 
 
 def special_tokens(vocabulary: list[str], path: Path) -> dict[str, int]:
@@ -435,7 +446,7 @@ def generation_config(dims: WhisperDims, ct2_config: dict, vocabulary: list[str]
     from transformers import GenerationConfig
 
     eot = tokens["<|endoftext|>"]
-    lang_ids = [int(i) for i in ct2_config.get("lang_ids") or []]
+    lang_ids = list(ct2_config.get("lang_ids") or [])
     fields = {
         "decoder_start_token_id": tokens["<|startoftranscript|>"], "bos_token_id": eot, "eos_token_id": eot,
         "pad_token_id": eot, "max_length": dims.max_target_positions,
@@ -450,7 +461,7 @@ def generation_config(dims: WhisperDims, ct2_config: dict, vocabulary: list[str]
     if "<|startofprev|>" in tokens:
         fields["prev_sot_token_id"] = tokens["<|startofprev|>"]
     if ct2_config.get("alignment_heads"):
-        fields["alignment_heads"] = [list(pair) for pair in ct2_config["alignment_heads"]]
+        fields["alignment_heads"] = ct2_config["alignment_heads"]
     return GenerationConfig(**fields, _from_model_config=False)
 
 
@@ -504,7 +515,10 @@ def _build_network(config, state: dict[str, torch.Tensor], dtype: torch.dtype):
         del weights["proj_out.weight"]
     with torch.device("meta"):
         network = WhisperForConditionalGeneration(config)
-    result = network.load_state_dict(weights, strict=False, assign=True)
+    try:
+        result = network.load_state_dict(weights, strict=False, assign=True)
+    except RuntimeError as e:  # shapes that differ from layer 0's, from which the config was read
+        raise AsrError(f"the converted weights do not fit transformers' Whisper ({e})".replace("\n", " ")) from e
     missing = set(result.missing_keys) - ({"proj_out.weight"} if config.tie_word_embeddings else set())
     if missing or result.unexpected_keys:
         raise AsrError(f"the converted weights do not fit transformers' Whisper: missing {sorted(missing)}, "

