@@ -218,7 +218,8 @@ class _Variables:
 
 
 def dequantized(model: Ct2Model, dtype: torch.dtype) -> Ct2Model:
-    """``model`` with every int8/int16 weight (not the scalar flags) as ``dtype``: ``value / scale``, as CTranslate2 does.
+    """``model`` with every int8/int16 weight (not the scalar flags) as ``dtype``: ``value / scale``,
+    as CTranslate2 dequantizes.
 
     An int8 weight ``(rows, ...)`` has a ``(rows,)`` float ``*_scale``; an int16 one a scalar.
     Quantization with zero points (AWQ's ``*_zero``) is refused.
@@ -482,8 +483,9 @@ def convert_ct2_whisper(src_dir: str | os.PathLike, out_dir: str | os.PathLike) 
     source has one) from a CTranslate2 Whisper directory such as faster-whisper's.
 
     Weights keep the source's float dtype (float16 for faster-whisper's releases); a quantized
-    model is dequantized to float32 (see :func:`output_dtype`). The directory is built beside ``out_dir`` and moved into place
-    complete; an existing ``out_dir`` is replaced only if it is empty or a Whisper checkpoint.
+    model is dequantized to float32 (:func:`output_dtype`). The directory is built beside
+    ``out_dir`` and moved into place complete; an existing ``out_dir`` is replaced only if it is
+    empty or a Whisper checkpoint.
     """
     src, out = Path(src_dir), Path(out_dir)
     _replaceable(src, out)
@@ -498,7 +500,7 @@ def convert_ct2_whisper(src_dir: str | os.PathLike, out_dir: str | os.PathLike) 
     network = _build_network(hf_config(dims, ct2_config, tokens, tied), state, dtype)
     network.generation_config = generation_config(dims, ct2_config, vocabulary, tokens)
     extractor = feature_extractor(dims, model.path)
-    _write_dir(src, out, lambda tmp: _save(tmp, network, extractor, src))
+    _write_dir(out, lambda tmp: _save(tmp, network, extractor, src))
     return ConvertedWhisper(out, dims, dtype_name(dtype), sum(p.numel() for p in network.parameters()), tied)
 
 
@@ -561,9 +563,8 @@ def _model_type(directory: Path) -> str | None:
         return None
 
 
-def _write_dir(src: Path, out: Path, fill) -> None:
-    """Run ``fill(tmp)`` on a fresh directory beside ``out``, then move it onto ``out`` (checked again)."""
-    _replaceable(src, out)
+def _write_dir(out: Path, fill) -> None:
+    """Run ``fill(tmp)`` on a fresh directory beside ``out``, then move it onto ``out``."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
