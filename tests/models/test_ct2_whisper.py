@@ -28,7 +28,8 @@ import torch
 from asr.cli import main
 from asr.corpus.synthetic.espeak import VoiceSettings, engine
 from asr.errors import AsrError
-from asr.models.ct2_whisper import DTYPES, convert_ct2_whisper, read_model_bin
+from asr.models.ct2_format import DTYPES, read_model_bin
+from asr.models.ct2_whisper import convert_ct2_whisper
 
 try:
     import ctranslate2  # the reference implementation; the converter never imports it
