@@ -1,33 +1,41 @@
 """Transcribe audio of any length: ``asr.transcribe(model, audio) -> Transcript``.
 
-Long recordings are cut into chunks of at most :data:`CHUNK_SECONDS` at the quietest
-point (lowest short-time energy) of the last third of each chunk, so a chunk boundary
-falls in a pause rather than in a character. A file is read block by block with
-``soundfile`` and only one batch of chunks is in memory at a time, so an hour-long
-file needs no more memory than a minute. Each chunk is resampled to 16 kHz
-(:func:`asr.audio.resample`), decoded (greedy or beam, :mod:`asr.decode.search`), and its
-hypothesis aligned to the chunk's log-probs with CTC forced alignment
-(``torchaudio.functional.forced_align`` and ``merge_tokens``): every token gets start
-and end times in seconds and a confidence, its mean posterior over its frames.
+Speech comes first: a voice-activity detector (:mod:`asr.decode.vad`, Silero VAD through ONNX
+Runtime) finds the speech in the recording, and only that is decoded. A recording without
+speech (silence, noise, a click) gives an empty transcript with the note
+:data:`NO_SPEECH`, never invented text. The speech is decoded in windows of at most
+:data:`CHUNK_SECONDS` cut in its pauses, each with a little context at both ends
+(:func:`asr.decode.vad.plan_segments`), so no word is cut at a window's edge. A file is read
+block by block, twice (once to find the speech, then window by window), and only one batch of
+windows is in memory at a time, so an hour-long file needs no more memory than a minute.
+
+With ``vad=False`` the whole recording is decoded, in chunks of at most :data:`CHUNK_SECONDS`
+cut at the quietest point (lowest short-time energy) of the last third of each chunk.
+
+Each window is resampled to 16 kHz (:func:`asr.audio.resample`), decoded (greedy or beam,
+:mod:`asr.decode.search`), and its hypothesis aligned to the window's log-probs with CTC forced
+alignment (``torchaudio.functional.forced_align`` and ``merge_tokens``): every token gets start
+and end times in seconds and a confidence, its mean posterior over its frames. NaN or infinite
+samples are an error naming the file (``nonfinite="zero"``: silence in their place, counted).
 
 Tokens are grouped into segments (subtitle cues) at pauses of at least
-:data:`SEGMENT_GAP` seconds, at chunk boundaries, and when a segment reaches
-:data:`SEGMENT_MAX_TOKENS` tokens. Output formats: :func:`format_transcript`.
+:data:`SEGMENT_GAP` seconds, at window boundaries, and when a segment reaches
+:data:`SEGMENT_MAX_TOKENS` tokens. Output formats: :mod:`asr.decode.formats`.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from asr.audio import MIN_SAMPLE_RATE, SAMPLE_RATE, audio_info, resample
-from asr.errors import AsrError
+from asr.audio import MIN_SAMPLE_RATE, SAMPLE_RATE, NonFinite, audio_info, load_audio, replace_nonfinite, resample
 from asr.decode.lm import load_lm
 from asr.decode.search import SearchOptions, align, search
+from asr.decode.vad import SpeechActivity, VadOptions, file_speech_activity, plan_segments, speech_activity
+from asr.errors import AsrError
 from asr.models.model_dir import load_model
 from asr.models.tokens import join_tokens
 
@@ -48,7 +56,8 @@ ENERGY_FRAME: Seconds = 0.025
 MIN_CHUNK_SECONDS: Seconds = 0.5
 SEGMENT_GAP: Seconds = 0.8
 SEGMENT_MAX_TOKENS = 30
-FORMATS = ("text", "json", "srt", "tsv")
+#: The note of a transcript in which the detector found no speech.
+NO_SPEECH = "no speech detected"
 
 
 @dataclass(frozen=True)
@@ -88,13 +97,19 @@ class Transcript:
     source: str | None = None
     chunks: int = 1
     decoding: dict = field(default_factory=dict)
+    #: What the reader should know (:data:`NO_SPEECH`), or None.
+    note: str | None = None
+    #: Seconds of speech the detector found (None: detection was off).
+    speech_seconds: Seconds | None = None
+    #: The ``(start, end)`` seconds of each window decoded, in order.
+    windows: tuple[tuple[Seconds, Seconds], ...] = ()
 
     @property
     def tokens(self) -> tuple[Token, ...]:
         return tuple(t for s in self.segments for t in s.tokens)
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "file": self.source,
             "text": self.text,
             "duration": round(self.duration, 3),
@@ -110,6 +125,11 @@ class Transcript:
                 for s in self.segments
             ],
         }
+        if self.speech_seconds is not None:
+            out["speech_seconds"] = round(self.speech_seconds, 3)
+        if self.note:
+            out["note"] = self.note
+        return out
 
 
 # ------------------------------------------------------------------------------ chunking
@@ -220,42 +240,46 @@ def transcribe(
     insertion_bonus: float = 0.0,
     chunk_seconds: Seconds = CHUNK_SECONDS,
     batch_size: int = 4,
+    vad: bool = True,
+    vad_options: VadOptions = VadOptions(),
+    nonfinite: NonFinite = "error",
 ) -> Transcript:
     """Transcribe a file (any format libsndfile reads, any rate, any channels) or a waveform.
 
     ``audio``: a path, or a float32 ``(num_samples,)`` array at 16 kHz. ``model``: an
     :class:`~asr.models.model_dir.AsrModel` or a model directory. ``beam_size`` 1 without an
     LM decodes greedily; ``lm`` (an :class:`~asr.decode.lm.NgramLM` or its file) is fused with
-    ``lm_weight``. Chunks of at most ``chunk_seconds`` are decoded ``batch_size`` at a time.
+    ``lm_weight``. ``vad``: decode only the speech the detector finds (see the module
+    docstring), in windows of at most ``chunk_seconds``, ``batch_size`` at a time.
+    ``nonfinite``: NaN or infinite samples are an error (``"error"``) or silence (``"zero"``).
     """
     if isinstance(model, (str, Path)):
-            model = load_model(model)
+        model = load_model(model)
     if isinstance(lm, (str, Path)):
         lm = load_lm(lm)
     options = SearchOptions(beam_size=beam_size, lm_weight=lm_weight if lm is not None else 0.0,
                             insertion_bonus=insertion_bonus)
     max_seconds = _max_chunk_seconds(model, chunk_seconds)
     rate = model.sample_rate
-    if isinstance(audio, (str, Path)):
-        source = str(audio)
-        chunks = (
-            (start, resample(samples, file_rate, rate, source=source))
-            for start, samples, file_rate in chunk_file(audio, max_seconds)
-        )
+    source = str(audio) if isinstance(audio, (str, Path)) else None
+    decoding = {"beam_size": beam_size, "lm_weight": options.lm_weight, "insertion_bonus": insertion_bonus, "vad": vad}
+    if vad:
+        activity, chunks = _speech_windows(audio, rate, max_seconds, vad_options, nonfinite)
+        speech = sum(r.duration for r in activity.regions)
+        if not activity.regions:
+            return Transcript("", (), round(activity.duration, 3), 0.0, source, 0, decoding, NO_SPEECH, 0.0)
     else:
-        source = None
-        array = _as_waveform(audio)
-        chunks = chunk_array(array, rate, max_seconds)
-
+        activity, speech = None, None
+        chunks = _whole_chunks(audio, rate, max_seconds, nonfinite)
     segments: list[Segment] = []
-    duration = 0.0
-    n_chunks = 0
+    duration = activity.duration if activity else 0.0
+    windows: list[tuple[Seconds, Seconds]] = []
     for batch in _batched(chunks, batch_size):
         for (start, samples), tokens in zip(batch, _decode_chunks(model, [c[1] for c in batch], options, lm)):
             chunk_end = start + len(samples) / rate
             segments += make_segments([_shift(t, start, chunk_end) for t in tokens])
             duration = max(duration, chunk_end)
-            n_chunks += 1
+            windows.append((round(start, 3), round(chunk_end, 3)))
     tokens = [t for s in segments for t in s.tokens]
     return Transcript(
         text=_join_segments(segments),
@@ -263,9 +287,35 @@ def transcribe(
         duration=round(duration, 3),
         confidence=float(np.mean([t.confidence for t in tokens])) if tokens else 0.0,
         source=source,
-        chunks=n_chunks,
-        decoding={"beam_size": beam_size, "lm_weight": options.lm_weight, "insertion_bonus": insertion_bonus},
+        chunks=len(windows),
+        decoding=decoding,
+        speech_seconds=speech,
+        windows=tuple(windows),
     )
+
+
+def _speech_windows(audio, rate: int, max_seconds: Seconds, options: VadOptions,
+                    nonfinite: NonFinite) -> tuple[SpeechActivity, Iterator[tuple[Seconds, np.ndarray]]]:
+    """The detector's findings, and ``(start, samples at rate)`` of each window to decode, lazily."""
+    if isinstance(audio, (str, Path)):
+        activity = file_speech_activity(audio, options, nonfinite)
+        windows = plan_segments(activity.regions, activity.duration, max_seconds, levels=activity.levels)
+        return activity, ((w.start, load_audio(audio, rate, start=w.start, duration=w.duration, nonfinite=nonfinite))
+                          for w in windows)
+    array = replace_nonfinite(_as_waveform(audio), "audio", nonfinite)
+    activity = speech_activity(array, rate, options)
+    windows = plan_segments(activity.regions, activity.duration, max_seconds, levels=activity.levels)
+    return activity, ((w.start, array[int(round(w.start * rate)):int(round(w.end * rate))]) for w in windows)
+
+
+def _whole_chunks(audio, rate: int, max_seconds: Seconds, nonfinite: NonFinite) -> Iterator[tuple[Seconds, np.ndarray]]:
+    """``(start, samples at rate)`` chunks of the whole recording (``vad=False``)."""
+    if isinstance(audio, (str, Path)):
+        return (
+            (start, resample(replace_nonfinite(samples, audio, nonfinite), file_rate, rate, source=audio))
+            for start, samples, file_rate in chunk_file(audio, max_seconds)
+        )
+    return chunk_array(replace_nonfinite(_as_waveform(audio), "audio", nonfinite), rate, max_seconds)
 
 
 def _as_waveform(audio) -> np.ndarray:
@@ -326,46 +376,3 @@ def make_segments(tokens: Sequence[Token]) -> list[Segment]:
 
 def _join_segments(segments: Sequence[Segment]) -> str:
     return join_tokens([t.text for s in segments for t in s.tokens])
-
-
-# ------------------------------------------------------------------------------ formats
-
-
-def srt_time(seconds: Seconds) -> str:
-    """``HH:MM:SS,mmm``."""
-    ms = int(round(seconds * 1000))
-    h, ms = divmod(ms, 3_600_000)
-    m, ms = divmod(ms, 60_000)
-    s, ms = divmod(ms, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d},{ms:03d}"
-
-
-def _cues(transcript: Transcript, timestamps: str) -> list[tuple[Seconds, Seconds, str, float]]:
-    if timestamps == "token":
-        return [(t.start, t.end, t.text, t.confidence) for t in transcript.tokens]
-    return [(s.start, s.end, s.text, s.confidence) for s in transcript.segments]
-
-
-TSV_HEADER = "file\tstart\tend\tconfidence\ttext"
-
-
-def format_transcript(transcript: Transcript, fmt: str = "text", timestamps: str = "token") -> str:
-    """The transcript as ``text`` (one line), ``json`` (one object: segments, each with its
-    tokens' times and confidences), ``srt`` (a cue per token, or per segment with
-    ``timestamps="segment"``) or ``tsv`` (rows of file, start, end, confidence, text, per
-    token or per segment; no header: see :data:`TSV_HEADER`).
-    Every returned string ends with a newline.
-    """
-    if fmt == "text":
-        return transcript.text + "\n"
-    if fmt == "json":
-        return json.dumps(transcript.to_json(), ensure_ascii=False) + "\n"
-    cues = _cues(transcript, timestamps)
-    if fmt == "srt":
-        return "".join(
-            f"{i}\n{srt_time(start)} --> {srt_time(end)}\n{text}\n\n" for i, (start, end, text, _) in enumerate(cues, 1)
-        )
-    if fmt == "tsv":
-        name = transcript.source or "-"
-        return "".join(f"{name}\t{start:.3f}\t{end:.3f}\t{conf:.4f}\t{text}\n" for start, end, text, conf in cues)
-    raise AsrError(f"unknown output format {fmt!r} (expected one of: {', '.join(FORMATS)})")

@@ -47,7 +47,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from asr.audio import audio_info, resample
+from asr.audio import NonFinite, audio_info, replace_nonfinite, resample
 from asr.errors import AsrError
 
 Seconds = float
@@ -222,12 +222,14 @@ def speech_regions(audio: np.ndarray, sample_rate: Hertz = SAMPLE_RATE, options:
     return list(speech_activity(audio, sample_rate, options).regions)
 
 
-def file_speech_activity(path: str | Path, options: VadOptions = VadOptions()) -> SpeechActivity:
+def file_speech_activity(path: str | Path, options: VadOptions = VadOptions(),
+                         nonfinite: NonFinite = "error") -> SpeechActivity:
     """Speech in an audio file, read :data:`FILE_BLOCK_SECONDS` at a time (channels averaged).
 
     Other rates are resampled to 16 kHz block by block with soxr's streaming resampler
     (the HQ quality :func:`asr.audio.resample` uses). Raises :class:`AsrError` naming
-    the file when it cannot be read.
+    the file when it cannot be read, or has NaN or infinite samples (``nonfinite="zero"``:
+    they count as silence).
     """
     rate, _ = audio_info(path)  # missing, empty, unreadable or below 8 kHz: one clear AsrError
     stream = ProbabilityStream()
@@ -240,7 +242,7 @@ def file_speech_activity(path: str | Path, options: VadOptions = VadOptions()) -
             except RuntimeError as e:  # soundfile's LibsndfileError is one
                 raise AsrError(f"{path}: audio data is corrupt after {read / rate:.1f} s: {e}") from e
             read += len(block)
-            mono = block.mean(axis=1, dtype=np.float32)
+            mono = replace_nonfinite(block.mean(axis=1, dtype=np.float32), path, nonfinite)
             last = len(block) < block_frames
             stream.feed(resampler.resample_chunk(mono, last=last) if resampler else mono)
             if last:

@@ -11,7 +11,8 @@ import soundfile as sf
 import asr
 from asr.cli import main
 from asr.errors import AsrError
-from asr.decode.transcription import Transcript, chunk_array, chunk_file, format_transcript, srt_time, transcribe
+from asr.decode.formats import format_transcript, srt_time
+from asr.decode.transcription import Transcript, chunk_array, chunk_file, transcribe
 from conftest import write_tone
 from tests.tiny_model import EnergyModel, make_tiny_model
 
@@ -60,11 +61,11 @@ def check_transcript(t: Transcript, duration: float):
                                                 ("stereo8k.wav", 8000, 2), ("a.ogg", 22050, 1)])
 def test_files_of_any_format_rate_and_channels(model, tmp_path, name, rate, channels):
     path = write_tone(tmp_path / name, seconds=2.0, rate=rate, channels=channels)
-    result = transcribe(model, path)
+    result = transcribe(model, path, vad=False)  # a tone is not speech: decode it whole
     check_transcript(result, 2.0)
     assert result.source == str(path)
     doc = json.loads(format_transcript(result, "json"))
-    assert set(doc) == {"file", "text", "duration", "confidence", "segments"}
+    assert set(doc) == {"file", "text", "duration", "confidence", "segments"}  # no note, no speech detection
     token = doc["segments"][0]["tokens"][0]
     assert set(token) == {"token", "start", "end", "confidence"}
     cues = srt_cues(format_transcript(result, "srt"))
@@ -78,9 +79,9 @@ def test_files_of_any_format_rate_and_channels(model, tmp_path, name, rate, chan
 def test_array_input_and_lazy_api(model, tmp_path):
     path = write_tone(tmp_path / "a.wav", seconds=1.5)
     audio = asr.load_audio(path)
-    from_array = asr.transcribe(model, audio)
+    from_array = asr.transcribe(model, audio, vad=False)
     assert isinstance(from_array, asr.Transcript) and from_array.source is None
-    assert from_array.text == transcribe(model, path).text
+    assert from_array.text == transcribe(model, path, vad=False).text
     with pytest.raises(dataclasses.FrozenInstanceError):
         from_array.text = "x"  # type: ignore[misc]
     with pytest.raises(AsrError, match=r"expected a non-empty float \(num_samples,\) waveform"):
@@ -90,7 +91,7 @@ def test_array_input_and_lazy_api(model, tmp_path):
 def test_real_model_on_long_audio_is_chunked(model, tmp_path):
     path = tmp_path / "long.wav"
     sf.write(str(path), bursts(np.arange(0.5, 40, 1.0), 41.0, rate=8000), 8000)
-    result = transcribe(model, path, chunk_seconds=10.0)
+    result = transcribe(model, path, chunk_seconds=10.0, vad=False)
     assert result.chunks >= 4
     check_transcript(result, 41.0)
     assert result.tokens[-1].end > 35.0
@@ -98,7 +99,7 @@ def test_real_model_on_long_audio_is_chunked(model, tmp_path):
 
 def test_alignment_places_tokens_on_the_sound():
     times = [0.5, 2.0, 7.3, 9.9, 14.0]
-    result = transcribe(EnergyModel(), bursts(times, 16.0), chunk_seconds=5.0)
+    result = transcribe(EnergyModel(), bursts(times, 16.0), chunk_seconds=5.0, vad=False)
     assert [t.text for t in result.tokens] == ["打"] * len(times)
     for token, t in zip(result.tokens, times):
         assert token.start == pytest.approx(t, abs=0.05)
@@ -111,7 +112,7 @@ def test_three_minutes_streamed_in_bounded_chunks(tmp_path):
     path = tmp_path / "three_minutes.flac"
     sf.write(str(path), np.stack([bursts(times, 180.0, rate=8000)] * 2, axis=1), 8000)
     fake = EnergyModel()
-    result = transcribe(fake, path, batch_size=2)
+    result = transcribe(fake, path, batch_size=2, vad=False)
     assert result.duration == pytest.approx(180.0, abs=0.01)
     assert 6 <= result.chunks <= 9 and max(len(c) for c in fake.calls) <= 2
     assert max(n for c in fake.calls for n in c) <= 30 * 16000
@@ -158,19 +159,19 @@ def test_cli_corrupt_file_among_good_ones(model_dir, tmp_path, capsys):
     good2 = write_tone(tmp_path / "two.flac", seconds=1.0)
     corrupt = tmp_path / "corrupt.wav"
     corrupt.write_bytes(good1.read_bytes()[:30])
-    code = main(["transcribe", str(good1), str(corrupt), str(good2), "--model", str(model_dir)])
+    code = main(["transcribe", "--vad", "off", str(good1), str(corrupt), str(good2), "--model", str(model_dir)])
     out, err = capsys.readouterr()
     assert code == 1
     assert [line.split("\t")[0] for line in out.splitlines()] == [str(good1), str(good2)]
     lines = err.strip().splitlines()
     assert lines[0].startswith(f"asr transcribe: error: {corrupt}: ")
-    assert lines[-1] == "asr transcribe: error: 1 of 3 file(s) failed"
+    assert lines[-1] == "asr transcribe: error: 1 of 3 input(s) failed"
 
 
 @pytest.mark.parametrize("fmt", ["json", "srt", "tsv"])
 def test_cli_formats_and_output_dir(model_dir, tmp_path, capsys, fmt):
     audio = write_tone(tmp_path / "a.wav", seconds=1.0)
-    assert main(["transcribe", str(audio), "--model", str(model_dir), "--format", fmt]) == 0
+    assert main(["transcribe", "--vad", "off", str(audio), "--model", str(model_dir), "--format", fmt]) == 0
     out = capsys.readouterr().out
     if fmt == "json":
         assert json.loads(out)["file"] == str(audio)
@@ -179,7 +180,7 @@ def test_cli_formats_and_output_dir(model_dir, tmp_path, capsys, fmt):
     else:
         assert out.startswith("file\tstart\tend\tconfidence\ttext\n" + str(audio) + "\t")
     outdir = tmp_path / "out"
-    assert main(["transcribe", str(audio), "--model", str(model_dir), "--format", fmt, "--output-dir", str(outdir)]) == 0
+    assert main(["transcribe", "--vad", "off", str(audio), "--model", str(model_dir), "--format", fmt, "--output-dir", str(outdir)]) == 0
     assert (outdir / f"a.{fmt}").read_text(encoding="utf-8").strip()
 
 
@@ -187,7 +188,7 @@ def test_cli_without_a_model_names_the_command(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("ASR_MODEL", raising=False)
     audio = write_tone(tmp_path / "a.wav", seconds=0.5)
-    assert main(["transcribe", str(audio)]) == 1
+    assert main(["transcribe", "--vad", "off", str(audio)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "no model at recipes/dialect/exp/baseline/model" in err
@@ -197,5 +198,5 @@ def test_cli_without_a_model_names_the_command(tmp_path, monkeypatch, capsys):
 def test_cli_model_from_environment(model_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ASR_MODEL", str(model_dir))
     audio = write_tone(tmp_path / "a.wav", seconds=0.5)
-    assert main(["transcribe", str(audio)]) == 0
+    assert main(["transcribe", "--vad", "off", str(audio)]) == 0
     assert capsys.readouterr().out.strip()
