@@ -41,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cpu-procs", type=int, default=1, help="training processes when training on the CPU "
                         "(default 1, with every core; N > 1: DDP over gloo, one thread each)")
     parser.add_argument("--max-steps", type=int, default=None, help="override max_steps of the config")
+    parser.add_argument("--seed", type=int, default=None, help="override seed of the config (initial weights, batches)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
 
@@ -71,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
         return _train(args, args.device if args.device != "auto" else None, args.resume or args.if_exists == "resume")
     launch = plan_launch(args.device, args.gpus, args.cpu_procs)
     config = load_train_config(args.config)
-    digest = run_digest({**to_dict(config), "max_steps_override": args.max_steps}, [*args.train_manifest,
+    digest = run_digest({**to_dict(config), "max_steps_override": args.max_steps, "seed_override": args.seed},
+                        [*args.train_manifest,
                         *(args.dev_manifest or [])], args.init, launch)
     existed = Path(args.exp_dir).exists()
     with ExperimentLock(args.exp_dir) as lock:
@@ -94,7 +96,7 @@ def _train(args: argparse.Namespace, device: str | None, resume: bool) -> int:
 
     result = train(
         args.config, args.train_manifest, args.dev_manifest, args.exp_dir, resume=resume, init=args.init,
-        device=device, max_steps=args.max_steps, progress=args.progress,
+        device=device, max_steps=args.max_steps, progress=args.progress, seed=args.seed,
     )
     if os.environ.get("RANK", "0") != "0":
         return 0
@@ -115,6 +117,8 @@ def _worker_args(args: argparse.Namespace, device: str, resume: bool) -> list[st
         out += ["--init", args.init]
     if args.max_steps is not None:
         out += ["--max-steps", str(args.max_steps)]
+    if args.seed is not None:
+        out += ["--seed", str(args.seed)]
     if resume:
         out.append("--resume")
     if not args.progress:

@@ -109,12 +109,15 @@ def train(
     device: str | None = None,
     max_steps: int | None = None,
     progress: bool = True,
+    seed: int | None = None,
 ) -> TrainResult:
     """Train a CTC model (see the module docstring); returns where the final model went."""
     if not isinstance(config, TrainConfig):
         config = load_train_config(config)
     if max_steps is not None:
         config = dataclasses.replace(config, max_steps=max_steps)
+    if seed is not None:
+        config = dataclasses.replace(config, seed=seed)
     if init is not None:
         config = _with_init(config, init)
     if config.num_threads:
