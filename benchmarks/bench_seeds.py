@@ -32,6 +32,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes/dialect/run.sh"
 RELEASES = ("baseline", "targeted")
+#: The recipe runs this interpreter's `asr` (its bin directory first on PATH).
+ENV = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
 
 
 def run_seed(seed: int, exp_root: Path, report_root: Path, stage: int, data_dir: str | None) -> float:
@@ -42,7 +44,7 @@ def run_seed(seed: int, exp_root: Path, report_root: Path, stage: int, data_dir:
         command += ["--data-dir", data_dir]
     started = time.perf_counter()
     print(f"seed {seed}: {' '.join(command)}", flush=True)
-    subprocess.run(command, check=True, cwd=REPO)
+    subprocess.run(command, check=True, cwd=REPO, env=ENV)
     return time.perf_counter() - started
 
 
@@ -127,7 +129,7 @@ def main() -> None:
     if args.seeds and len(set(args.seeds)) != len(args.seeds):
         parser.error("--seeds must be distinct")
     prepare = ["bash", str(RECIPE), "--stop-stage", "2"] + (["--data-dir", args.data_dir] if args.data_dir else [])
-    subprocess.run(prepare, check=True, cwd=REPO)  # stages 0-2: skipped when their sentinels say done
+    subprocess.run(prepare, check=True, cwd=REPO, env=ENV)  # stages 0-2: skipped when their sentinels say done
     runs, seconds = {}, {}
     for seed in args.seeds:
         seconds[seed] = round(run_seed(seed, args.exp_root, args.report_root, args.stage, args.data_dir), 1)
