@@ -4,49 +4,47 @@ Layouts read::
 
     <corpus_dir>/dataset_dict.json, <split>/...      a DatasetDict saved with save_to_disk
     <corpus_dir>/state.json, data-*.arrow            one Dataset saved with save_to_disk
-    <corpus_dir>/[<split>/]metadata.csv              an audiofolder: metadata.csv, metadata.jsonl
-    <corpus_dir>/[<split>/]<file_name>.wav           or metadata.parquet beside the audio files
+    <corpus_dir>/[<split>/]metadata.csv              an audiofolder: metadata.csv, .jsonl or .parquet
+    <corpus_dir>/[<split>/]<file_name>               beside (or below) the audio files
 
 Splits: a DatasetDict's own; in an audiofolder, the first directory on a row's
-audio path (below ``corpus_dir``) named as Hugging Face names splits (``train``,
-``training``, ``validation``, ``valid``, ``dev``, ``val``, ``test``, ``testing``,
-``eval``, ``evaluation``, optionally followed by ``-``, ``_``, ``.``, a digit...),
-the manifest named after that directory (``dev/`` -> ``dev.jsonl``); where some
-rows are in such directories, rows outside them are skipped, as the ``datasets``
-loader does. A single Dataset, or an audiofolder without split directories, is
-one split named by ``--split`` (default ``train``), which otherwise selects splits.
+audio path below ``corpus_dir`` that ``datasets`` takes for a split
+(:data:`SPLIT_DIRECTORY`: ``train``, ``dev``, ``validation``, ``test_2``...), the
+manifest named after it (``dev/`` -> ``dev.jsonl``); as ``datasets`` does, rows
+outside such directories, where there are some, are skipped. A single Dataset, or
+an audiofolder without them, is one split named by ``--split`` (default ``train``),
+which otherwise selects splits.
 
-Columns (each option names one; the defaults are tried in order):
+Columns (each option names one; else the defaults are tried in order):
 
 * text: ``--text-column`` (default: ``text``, ``sentence``, ``transcription``, ``transcript``);
 * speaker: ``--speaker-column`` (default: ``speaker``, ``speaker_id``, ``client_id``). A
   dataset with none is refused, unless ``--speaker-from id`` makes each utterance
   its own speaker (with a warning: the speaker bootstrap then treats utterances as
-  independent, and intervals come out too narrow where speakers recur);
+  independent, and its intervals come out too narrow where speakers recur);
 * id: ``--id-column`` (default: the stem of the audio file's name; in a saved
-  dataset without file names, ``<split>-<row number>``);
-* audio: ``--audio-column`` (default: ``audio`` in a saved dataset, ``file_name``
-  in an audiofolder, a path relative to the metadata file);
+  dataset without file names, ``<split>-<row number from 0>``);
+* audio: ``--audio-column`` (default: ``audio`` in a saved dataset; ``file_name`` in
+  an audiofolder, a path relative to the metadata file);
 * ``--column FIELD=COLUMN`` fills a first-class manifest field from a column;
   every other column fills the field of its own name (or alias: ``age`` ->
   ``age_band`` ...) or else goes into ``extra``, as :func:`asr.corpus.lhotse.split_metadata`
-  describes; a ``ClassLabel`` column gives its label names; empty cells and binary
+  says; a ``ClassLabel`` gives its label names; empty cells, NaN and binary
   columns are left out.
 
-Audio in a saved dataset: an ``Audio`` column holds the file's bytes (``save_to_disk``
-embeds them) and its original file name. Embedded audio (bytes, or a decoded
+Audio in a saved dataset: an ``Audio`` column holds each file's bytes (``save_to_disk``
+embeds them) and its original name. Embedded audio (bytes, or decoded
 ``{"array", "sampling_rate"}``) is decoded with soundfile and written as 16-bit PCM
-WAV, channels kept, atomically to ``<output_dir>/audio/<split>/<id>.wav`` (an id
+WAV, channels kept, atomically, to ``<output_dir>/audio/<split>/<id>.wav`` (an id
 with characters other than letters, digits, ``.``, ``_``, ``-`` gets them replaced and
-a hash of the id appended), and the manifest points at that file; a column of
-plain paths (absolute, else relative to the current directory, then to
-``corpus_dir``) is used as it is. Ids, speakers and transcripts are checked before
-any audio is written; the manifests are written last. The audiofolder is read
-here (csv, json, pyarrow), not with ``datasets.load_dataset("audiofolder")``:
-that loader re-encodes every file with torchcodec (FFmpeg) into a cache, and
-asr reads the files in place. Saved datasets need the ``datasets`` package
-(``pip install 'zh-dialect-asr[interop]'``); ``HF_DATASETS_OFFLINE`` and
-``HF_HUB_OFFLINE`` are set to 1 before it is imported.
+a hash of the id appended); the manifest points there. A column of plain paths
+(absolute, else relative to the current directory, then to ``corpus_dir``) is used
+as it is. Ids, speakers and transcripts are checked before any audio is written,
+the manifests written last. The audiofolder is read here (csv, json, pyarrow),
+not by ``datasets.load_dataset("audiofolder")``, which re-encodes every file with
+torchcodec (FFmpeg) into a cache where asr reads the files in place. Saved
+datasets need ``datasets`` (``pip install 'zh-dialect-asr[interop]'``), imported
+with ``HF_DATASETS_OFFLINE=1`` and ``HF_HUB_OFFLINE=1``.
 """
 
 from __future__ import annotations
@@ -62,7 +60,7 @@ import logging
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Iterator, Mapping
@@ -70,7 +68,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from asr.corpus.common import Problems, Source, add_common_arguments, build_utterances, existing_dir, write_splits
-from asr.corpus.lhotse import INSTALL_HINT, split_metadata
+from asr.corpus.lhotse import INSTALL_HINT, resolve_audio, select_splits, single_split_name, split_metadata
 from asr.errors import AsrError
 from asr.io import atomic_write
 from asr.manifest.records import METADATA_FIELDS
@@ -78,58 +76,55 @@ from asr.text import normalize
 
 NAME = "hf"
 HELP = "import a local Hugging Face dataset (save_to_disk directory, or audiofolder with metadata.csv/jsonl)"
-DEFAULT_SPLIT = "train"
 TEXT_COLUMNS = ("text", "sentence", "transcription", "transcript")
 SPEAKER_COLUMNS = ("speaker", "speaker_id", "client_id")
 METADATA_FILES = ("metadata.csv", "metadata.jsonl", "metadata.parquet")
 #: A directory that names a split, as ``datasets``' default split patterns read directory names.
 SPLIT_DIRECTORY = re.compile(r"(train|training|validation|valid|dev|val|test|testing|eval|evaluation)([-._ 0-9].*)?")
 _SAFE_NAME = re.compile(r"[^\w.-]")
-ID_HINT = " (name a unique id column with --id-column)"
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class ColumnOptions:
+    """The columns a user named (``None``: try the defaults); ``columns`` maps fields to columns."""
+
+    text_column: str | None
+    id_column: str | None
+    speaker_column: str | None
+    speaker_from: str
+    audio_column: str | None
+    columns: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class ColumnMap:
-    """Which column gives what: ``speaker=None`` makes each utterance its own speaker,
-    ``id=None`` takes the default id; ``fields`` maps first-class fields to columns."""
+    """The columns of one dataset: ``speaker=None``: each utterance is its own speaker; ``id=None``: default ids."""
 
     text: str
     speaker: str | None
     id: str | None
     audio: str
-    fields: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    fields: Mapping[str, str]
 
     def consumed(self) -> set[str]:
         return {c for c in (self.text, self.speaker, self.id, self.audio, *self.fields.values()) if c}
-
-
-@dataclass(frozen=True)
-class Row:
-    """One dataset row: its cells (audio column left out), where it is, its utterance id and audio file."""
-
-    values: dict[str, Any]
-    where: str
-    id: str
-    audio: Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser, NAME, "a save_to_disk directory or an audiofolder (metadata.csv/jsonl + audio)")
     parser.add_argument("--text-column", default=None, help=f"transcript column (default: {', '.join(TEXT_COLUMNS)})")
     parser.add_argument("--id-column", default=None, help="utterance id column (default: the audio file's stem)")
-    parser.add_argument("--speaker-column", default=None,
-                        help=f"speaker column (default: {', '.join(SPEAKER_COLUMNS)})")
+    parser.add_argument("--speaker-column", default=None, help=f"speaker column (default: {', '.join(SPEAKER_COLUMNS)})")
     parser.add_argument("--speaker-from", choices=("column", "id"), default="column",
                         help="id: each utterance is its own speaker, for datasets without speakers (default: column)")
-    parser.add_argument("--audio-column", default=None,
-                        help="audio column (default: audio; file_name in an audiofolder)")
+    parser.add_argument("--audio-column", default=None, help="audio column (default: audio; file_name in an audiofolder)")
     parser.add_argument("--column", dest="columns", action="append", default=[], metavar="FIELD=COLUMN",
                         help=f"fill a manifest field from a column (repeatable); fields: {', '.join(METADATA_FIELDS)}")
     parser.add_argument("--split", default=None,
                         help=f"comma-separated splits to import (default: all); a dataset without splits is "
-                             f"imported as this one split (default: {DEFAULT_SPLIT})")
+                             f"imported as this one split (default: train)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -148,13 +143,13 @@ def parse_column_options(options: list[str]) -> dict[str, str]:
     """``["dialect=accent_label"]`` -> ``{"dialect": "accent_label"}``, fields checked."""
     out = {}
     for option in options:
-        name, sep, column = option.partition("=")
-        if not sep or not name.strip() or not column.strip():
+        name, _, column = (part.strip() for part in option.partition("="))
+        if not name or not column:
             raise AsrError(f"--column {option!r}: expected FIELD=COLUMN")
-        if name.strip() not in METADATA_FIELDS:
-            raise AsrError(f"--column {option!r}: unknown field {name.strip()!r} (expected one of "
+        if name not in METADATA_FIELDS:
+            raise AsrError(f"--column {option!r}: unknown field {name!r} (expected one of "
                            f"{', '.join(METADATA_FIELDS)})")
-        out[name.strip()] = column.strip()
+        out[name] = column
     return out
 
 
@@ -177,8 +172,8 @@ def prepare_hf(
     if speaker_from == "id":
         log.warning("hf: each utterance is its own speaker (--speaker-from id): the speaker bootstrap treats "
                     "utterances as independent, so its intervals are too narrow where speakers recur")
-    options = dict(text_column=text_column, id_column=id_column, speaker_column=speaker_column,
-                   speaker_from=speaker_from, audio_column=audio_column, columns=dict(columns or {}))
+    options = ColumnOptions(text_column, id_column, speaker_column, speaker_from, audio_column,
+                            MappingProxyType(dict(columns or {})))
     output_dir = Path(output_dir)
     if (corpus_dir / "dataset_dict.json").is_file() or (corpus_dir / "state.json").is_file():
         read = read_saved_dataset(corpus_dir, output_dir, splits, options)
@@ -191,12 +186,7 @@ def prepare_hf(
     return write_splits(output_dir, out, NAME)
 
 
-# ----------------------------------------------------------------------------- columns and rows
-
-
-def resolve_columns(names: list[str], where: str, text_column: str | None, id_column: str | None,
-                    speaker_column: str | None, speaker_from: str, audio_column: str | None,
-                    default_audio: str, columns: Mapping[str, str]) -> ColumnMap:
+def resolve_columns(options: ColumnOptions, names: list[str], where: str, default_audio: str) -> ColumnMap:
     """The :class:`ColumnMap` of a dataset with columns ``names``; a column named and absent is an error."""
     listed = ", ".join(names)
 
@@ -209,23 +199,23 @@ def resolve_columns(names: list[str], where: str, text_column: str | None, id_co
         return AsrError(f"{where}: no {what} column (tried {', '.join(defaults)}; columns: {listed}); "
                         f"name it with {option}{alternative}")
 
-    text = pick(text_column, TEXT_COLUMNS, "--text-column")
+    text = pick(options.text_column, TEXT_COLUMNS, "--text-column")
     if text is None:
         raise missing("transcript", TEXT_COLUMNS, "--text-column")
-    audio = pick(audio_column, (default_audio,), "--audio-column")
+    audio = pick(options.audio_column, (default_audio,), "--audio-column")
     if audio is None:
         raise missing("audio", (default_audio,), "--audio-column")
     speaker = None
-    if speaker_from == "column":
-        speaker = pick(speaker_column, SPEAKER_COLUMNS, "--speaker-column")
+    if options.speaker_from == "column":
+        speaker = pick(options.speaker_column, SPEAKER_COLUMNS, "--speaker-column")
         if speaker is None:
             raise missing("speaker", SPEAKER_COLUMNS, "--speaker-column",
                           ", or pass --speaker-from id to make each utterance its own speaker")
-    for field_name, column in columns.items():
+    for field_name, column in options.columns.items():
         if column not in names:
             raise AsrError(f"{where}: no column {column!r} (--column {field_name}={column}; columns: {listed})")
-    return ColumnMap(text=text, speaker=speaker, id=pick(id_column, (), "--id-column"), audio=audio,
-                     fields=MappingProxyType(dict(columns)))
+    return ColumnMap(text=text, speaker=speaker, id=pick(options.id_column, (), "--id-column"), audio=audio,
+                     fields=options.columns)
 
 
 def row_id(values: Mapping[str, Any], cmap: ColumnMap, default_id: str) -> str:
@@ -235,10 +225,9 @@ def row_id(values: Mapping[str, Any], cmap: ColumnMap, default_id: str) -> str:
     return default_id
 
 
-def row_source(row: Row, cmap: ColumnMap) -> Source:
-    """One row as a :class:`Source`: mapped columns, then the rest as metadata (see the module docstring)."""
-    values = row.values
-    speaker = row.id if cmap.speaker is None else _cell_text(values.get(cmap.speaker))
+def row_source(values: Mapping[str, Any], where: str, utt_id: str, audio: Path, cmap: ColumnMap) -> Source:
+    """One row (its cells but the audio) as a :class:`Source`: mapped columns, then the rest as metadata."""
+    speaker = utt_id if cmap.speaker is None else _cell_text(values.get(cmap.speaker))
     preset = {name: values.get(column) for name, column in cmap.fields.items()}
     rest = {}
     for column, value in values.items():
@@ -246,18 +235,19 @@ def row_source(row: Row, cmap: ColumnMap) -> Source:
             value = json_value(value)
             if value is not None and value != "":
                 rest[column] = value
-    fields, extra = split_metadata(rest, row.where, preset=preset)
-    return Source(id=row.id, audio=row.audio, text=_cell_text(values.get(cmap.text)), speaker=speaker,
-                  fields=fields, extra=extra, where=row.where)
+    fields, extra = split_metadata(rest, where, preset=preset)
+    return Source(id=utt_id, audio=audio, text=_cell_text(values.get(cmap.text)), speaker=speaker,
+                  fields=fields, extra=extra, where=where)
 
 
-def check_sources(sources: list[Source], id_hint: str) -> None:
+def check_sources(sources: list[Source]) -> None:
     """Refuse duplicate ids, empty speakers and empty transcripts, every one named, before anything is written."""
     problems = Problems()
     seen: dict[str, str] = {}
     for src in sources:
         if src.id in seen:
-            problems.add(f"{src.where}: duplicate utterance id {src.id!r} (first at {seen[src.id]}){id_hint}")
+            problems.add(f"{src.where}: duplicate utterance id {src.id!r} (first at {seen[src.id]})"
+                         " (name a unique id column with --id-column)")
         seen.setdefault(src.id, src.where)
         if not src.speaker:
             problems.add(f"{src.where}: utterance {src.id}: empty speaker")
@@ -276,33 +266,15 @@ def json_value(value: Any) -> Any:
         return [json_value(v) for v in value]
     if isinstance(value, dict):
         return {str(k): json_value(v) for k, v in value.items()}
-    if isinstance(value, (datetime.date, datetime.time)):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return float(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return None
-    return str(value)
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    return float(value) if isinstance(value, decimal.Decimal) else str(value)
 
 
 def _cell_text(value: Any) -> str:
     return "" if value is None else str(value).strip()
-
-
-def select_splits(available: list[str], splits: list[str] | None, where: str) -> list[str]:
-    """The requested splits, each checked to exist (all of ``available`` when none are requested)."""
-    if splits is None:
-        return available
-    missing = [s for s in splits if s not in available]
-    if missing:
-        raise AsrError(f"{where}: no split {missing[0]!r} (found: {', '.join(available)})")
-    return list(splits)
-
-
-def _single_split_name(splits: list[str] | None, where: str) -> str:
-    if splits is not None and len(splits) != 1:
-        raise AsrError(f"{where}: has no splits; --split names the one split to import it as, got {','.join(splits)}")
-    return splits[0] if splits else DEFAULT_SPLIT
 
 
 # ----------------------------------------------------------------------------- audiofolder
@@ -313,7 +285,7 @@ def metadata_files(corpus_dir: Path) -> list[Path]:
     return sorted(p for name in METADATA_FILES for p in corpus_dir.rglob(name) if p.is_file())
 
 
-def read_audiofolder(corpus_dir: Path, splits: list[str] | None, options: dict) -> dict[str, list[Source]]:
+def read_audiofolder(corpus_dir: Path, splits: list[str] | None, options: ColumnOptions) -> dict[str, list[Source]]:
     """``{split: sources}`` of an audiofolder; its audio files are used where they are."""
     by_split: dict[str | None, list[Source]] = {}
     for meta in metadata_files(corpus_dir):
@@ -321,30 +293,29 @@ def read_audiofolder(corpus_dir: Path, splits: list[str] | None, options: dict) 
         if not records:
             continue
         names = list(dict.fromkeys(k for _, values in records for k in values))
-        cmap = resolve_columns(names, str(meta), default_audio="file_name", **options)
+        cmap = resolve_columns(options, names, str(meta), default_audio="file_name")
         for where, values in records:
-            file_name = values.get(cmap.audio)
-            if not isinstance(file_name, str) or not file_name.strip():
+            file_name = _cell_text(values.get(cmap.audio))
+            if not file_name:
                 raise AsrError(f"{where}: empty {cmap.audio!r} (expected the audio file's path, relative to "
                                f"{meta.name})")
-            audio = (meta.parent / file_name.strip()).absolute()
+            audio = (meta.parent / file_name).absolute()
             cells = {k: v for k, v in values.items() if k != cmap.audio}
-            row = Row(cells, where, row_id(cells, cmap, Path(file_name.strip()).stem), audio)
-            by_split.setdefault(_split_of(audio, corpus_dir), []).append(row_source(row, cmap))
+            source = row_source(cells, where, row_id(cells, cmap, Path(file_name).stem), audio, cmap)
+            by_split.setdefault(_split_of(audio, corpus_dir), []).append(source)
     if not by_split:
         raise AsrError(f"{corpus_dir}: its metadata files have no rows")
     named = sorted(s for s in by_split if s is not None)
     if not named:
-        by_split = {_single_split_name(splits, str(corpus_dir)): by_split[None]}
+        by_split = {single_split_name(splits, str(corpus_dir)): by_split[None]}
     elif None in by_split:
         log.warning("hf: %d rows of %s are outside its split directories (%s) and skipped", len(by_split[None]),
                     corpus_dir, ", ".join(named))
         del by_split[None]
-    out = {}
-    for split in select_splits(sorted(by_split), splits if named else None, str(corpus_dir)):
-        check_sources(by_split[split], ID_HINT)
-        out[split] = by_split[split]
-    return out
+    chosen = select_splits(sorted(by_split), splits if named else None, str(corpus_dir))
+    for split in chosen:
+        check_sources(by_split[split])
+    return {split: by_split[split] for split in chosen}
 
 
 def _split_of(audio: Path, corpus_dir: Path) -> str | None:
@@ -394,12 +365,9 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def import_datasets():
-    """The ``datasets`` module, offline, or an :class:`AsrError` saying how to install it.
-
-    ``datasets`` is optional (the ``interop`` extra) and slow to import, so only
-    reading a saved dataset imports it. Its offline switches are read at import time.
-    """
-    os.environ["HF_DATASETS_OFFLINE"] = "1"
+    """The ``datasets`` module, offline, or an :class:`AsrError` saying how to install it. It is optional
+    (the ``interop`` extra) and slow to import, so only reading a saved dataset imports it."""
+    os.environ["HF_DATASETS_OFFLINE"] = "1"  # read when datasets is first imported: no hub, whatever it tries
     os.environ["HF_HUB_OFFLINE"] = "1"
     try:
         import datasets
@@ -410,7 +378,7 @@ def import_datasets():
 
 
 def read_saved_dataset(corpus_dir: Path, output_dir: Path, splits: list[str] | None,
-                       options: dict) -> dict[str, list[Source]]:
+                       options: ColumnOptions) -> dict[str, list[Source]]:
     """``{split: sources}`` of a ``save_to_disk`` directory, embedded audio written out as WAV files."""
     datasets = import_datasets()
     try:
@@ -420,11 +388,11 @@ def read_saved_dataset(corpus_dir: Path, output_dir: Path, splits: list[str] | N
     if isinstance(loaded, datasets.DatasetDict):
         parts = {s: loaded[s] for s in select_splits(list(loaded), splits, str(corpus_dir))}
     else:
-        parts = {_single_split_name(splits, str(corpus_dir)): loaded}
+        parts = {single_split_name(splits, str(corpus_dir)): loaded}
     out = {}
     for split, ds in parts.items():
         where = f"{corpus_dir} [{split}]"
-        cmap = resolve_columns(list(ds.column_names), where, default_audio="audio", **options)
+        cmap = resolve_columns(options, list(ds.column_names), where, default_audio="audio")
         table = ds.with_format("arrow")[:]  # memory-mapped: the audio bytes are read one row at a time below
         audio = table.column(cmap.audio)
         kind = _audio_kind(ds.features[cmap.audio], where, cmap.audio)
@@ -436,11 +404,11 @@ def read_saved_dataset(corpus_dir: Path, output_dir: Path, splits: list[str] | N
             if embedded[i]:
                 path = (output_dir / "audio" / split / wav_name(utt_id)).absolute()
             elif paths[i]:
-                path = _resolve(paths[i], corpus_dir)
+                path = resolve_audio(paths[i], corpus_dir)
             else:
                 raise AsrError(f"{where} row {i}: utterance {utt_id}: no audio (neither bytes nor a path)")
-            sources.append(row_source(Row(values, f"{where} row {i}", utt_id, path), cmap))
-        check_sources(sources, ID_HINT)
+            sources.append(row_source(values, f"{where} row {i}", utt_id, path, cmap))
+        check_sources(sources)
         write_embedded_audio(sources, audio, kind, embedded)
         out[split] = sources
     return out
@@ -474,23 +442,11 @@ def _audio_kind(feature: Any, where: str, column: str) -> str:
 def _decoded_cells(rows: list[dict[str, Any]], features: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Rows with ``ClassLabel`` integers replaced by their label names."""
     labels = {name: f for name, f in features.items() if type(f).__name__ == "ClassLabel"}
-    if not labels:
-        return rows
-    for row in rows:
+    for row in rows if labels else ():
         for name, feature in labels.items():
-            if row.get(name) is not None and row[name] >= 0:
-                row[name] = feature.int2str(row[name])
+            if row.get(name) is not None:
+                row[name] = feature.int2str(row[name]) if row[name] >= 0 else None  # -1: no label
     return rows
-
-
-def _resolve(value: str, corpus_dir: Path) -> Path:
-    path = Path(value)
-    if path.is_absolute():
-        return path
-    for base in (Path.cwd(), corpus_dir):
-        if (base / path).exists():
-            return (base / path).absolute()
-    return (Path.cwd() / path).absolute()
 
 
 def wav_name(utt_id: str) -> str:

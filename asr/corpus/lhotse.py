@@ -186,22 +186,29 @@ def find_manifests(corpus_dir: Path, splits: list[str] | None = None) -> dict[st
         raise AsrError(f"{corpus_dir}: mixes manifests with and without a split in their names; "
                        f"import them from separate directories")
     if all(split is None for _, split in found):
-        if splits is not None and len(splits) != 1:
-            raise AsrError(f"{corpus_dir}: its manifests have no split in their names; --split names the one "
-                           f"split to import them as, got {','.join(splits)}")
-        name = splits[0] if splits else DEFAULT_SPLIT
+        name = single_split_name(splits, str(corpus_dir))
         found = {(corpus, name): kinds for (corpus, _), kinds in found.items()}
-    elif splits is not None:
-        available = sorted({split for _, split in found})
-        missing = [s for s in splits if s not in available]
-        if missing:
-            raise AsrError(f"{corpus_dir}: no manifests of split {missing[0]!r} (found: {', '.join(available)})")
+    chosen = select_splits(sorted({split for _, split in found}), splits, str(corpus_dir))
     out: dict[str, list[dict[str, Path]]] = defaultdict(list)
     for (corpus, split), kinds in sorted(found.items()):
-        if splits is not None and split not in splits:
-            continue
-        out[split].append(_pair(corpus_dir, corpus, split, kinds))
+        if split in chosen:
+            out[split].append(_pair(corpus_dir, corpus, split, kinds))
     return dict(out)
+
+
+def select_splits(available: list[str], splits: list[str] | None, where: str) -> list[str]:
+    """The requested splits, each checked to exist (all of ``available`` when none are requested)."""
+    missing = [s for s in splits or () if s not in available]
+    if missing:
+        raise AsrError(f"{where}: no split {missing[0]!r} (found: {', '.join(available)})")
+    return available if splits is None else list(splits)
+
+
+def single_split_name(splits: list[str] | None, where: str) -> str:
+    """The name of the one split of a corpus without splits: the one requested, else :data:`DEFAULT_SPLIT`."""
+    if splits is not None and len(splits) != 1:
+        raise AsrError(f"{where}: has no splits; --split names the one split to import it as, got {','.join(splits)}")
+    return splits[0] if splits else DEFAULT_SPLIT
 
 
 def _pair(corpus_dir: Path, corpus: str, split: str, kinds: dict[str, Path]) -> dict[str, Path]:
@@ -238,7 +245,8 @@ def _read_recordings_and_supervisions(files: dict[str, Path], corpus_dir: Path,
         yield to_source(recordings[sup.recording_id], sup, sup.start, where, corpus_dir, audio_root)
 
 
-def _read_cuts(files: dict[str, Path], corpus_dir: Path, audio_root: str | Path | None) -> Iterator[tuple[Source, bool]]:
+def _read_cuts(files: dict[str, Path], corpus_dir: Path,
+               audio_root: str | Path | None) -> Iterator[tuple[Source, bool]]:
     lhotse = import_lhotse()
     for cut in _load(files["cuts"], "cuts"):
         where = f"{files['cuts']}: cut {cut.id}"
@@ -269,7 +277,7 @@ def to_source(recording, supervision, start: float, where: str, corpus_dir: Path
     if start == 0 and partial and "segment" not in extra:
         extra["segment"] = recording.id
     source = Source(id=supervision.id, audio=audio, text=supervision.text or "", speaker=supervision.speaker,
-                    start=start, end=start + supervision.duration, fields=fields, extra=extra, where=where)
+                    start=float(start), end=start + supervision.duration, fields=fields, extra=extra, where=where)
     return source, is_absolute
 
 
@@ -296,10 +304,12 @@ def _audio_file(recording, supervision, where: str, corpus_dir: Path, audio_root
                 f"{recording.channel_ids} in {len(recording.sources)} file(s); asr averages all the channels of a "
                 f"file, so a supervision must cover one whole file (split the channels into files first)")
         chosen = matching[0]
-    return _resolve(chosen.source, corpus_dir, audio_root)
+    return resolve_audio(chosen.source, corpus_dir, audio_root)
 
 
-def _resolve(value: str, corpus_dir: Path, audio_root: str | Path | None) -> Path:
+def resolve_audio(value: str, corpus_dir: Path, audio_root: str | Path | None = None) -> Path:
+    """An audio path as absolute: as it is, else under ``audio_root``, else the current directory
+    if it is there (lhotse's convention), else ``corpus_dir`` if it is there (else the current directory)."""
     path = Path(value)
     if path.is_absolute():
         return path
