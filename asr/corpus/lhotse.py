@@ -43,9 +43,11 @@ supervision must cover all the channels of one file: all of a single-source
 recording's channels, or exactly the channels of one of its sources (one file
 per channel). A supervision on some channels of a multi-channel file (one side
 of a telephone call) is refused; split the channels into files first.
-A supervision starting at 0 that does not cover its whole recording gets the
-recording id in ``extra["segment"]``, as ``asr prepare kaldi`` does, so that
-``asr manifest validate`` knows it is a segment.
+An utterance gets its recording's id in ``extra["segment"]`` (as ``asr prepare
+kaldi`` does) where ``asr manifest export-lhotse`` would not name the recording
+so again (:func:`recording_ids`: the utterance id for a recording of one
+utterance, else the file's stem), and where it starts at 0 without covering the
+whole recording, so that ``asr manifest validate`` knows it is a segment.
 
 The export (``asr manifest export-lhotse``, :mod:`asr.manifest.lhotse_export`)
 writes these same files; importing them gives back the manifest it started from.
@@ -60,7 +62,7 @@ import re
 from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, NamedTuple
 
 from asr.corpus.commonvoice import AGE_BANDS as COMMONVOICE_AGES
 from asr.corpus.common import (
@@ -151,18 +153,62 @@ def prepare_lhotse(
     parts = find_manifests(corpus_dir, splits)
     out = {}
     for split, files in parts.items():
-        sources: list[Source] = []
-        absolute: set[str] = set()
+        items: list[Imported] = []
         for kinds in files:
             read = _read_cuts if "recordings" not in kinds else _read_recordings_and_supervisions
-            for source, is_absolute in read(kinds, corpus_dir, audio_root):
-                sources.append(source)
-                if is_absolute:
-                    absolute.add(source.id)
-        utterances = build_utterances(sources, output_dir, jobs)
-        audio = {s.id: str(s.audio) for s in sources if s.id in absolute}
+            items.extend(read(kinds, corpus_dir, audio_root))
+        utterances = build_utterances(name_recordings(items), output_dir, jobs)
+        audio = {i.source.id: str(i.source.audio) for i in items if i.absolute}
         out[split] = [replace(u, audio=audio[u.id]) if u.id in audio else u for u in utterances]
     return write_splits(output_dir, out, NAME)
+
+
+class Imported(NamedTuple):
+    """One supervision read: its :class:`Source`, its lhotse recording's id, whether it covers that
+    whole recording from 0, and whether its audio path is to stay absolute in the manifest."""
+
+    source: Source
+    recording: str
+    whole: bool
+    absolute: bool
+
+
+def name_recordings(items: list[Imported]) -> list[Source]:
+    """The sources, ``extra["segment"]`` set to the recording id where the module docstring says."""
+    derived = recording_ids([i.source for i in items], {i.source.id: i.source.audio for i in items})
+    sources = []
+    for item in items:
+        src = item.source
+        if "segment" not in src.extra and (derived[src.audio] != item.recording or (src.start == 0 and not item.whole)):
+            src = replace(src, extra={**src.extra, "segment": item.recording})
+        sources.append(src)
+    return sources
+
+
+def recording_ids(utts: list, audio: Mapping[str, Path]) -> dict[Path, str]:
+    """A unique recording id per audio file, as ``export-lhotse`` names recordings.
+
+    ``utts`` have ``id`` and ``extra`` (utterances or sources), ``audio`` maps their
+    ids to absolute paths. A file's id is the ``extra["segment"]`` its utterances
+    share, else the utterance id where it has one utterance, else its stem; files
+    are taken in path order, and an id already taken gets ``-2``, ``-3`` ...
+    """
+    by_path: dict[Path, list] = defaultdict(list)
+    for u in utts:
+        by_path[audio[u.id]].append(u)
+    ids: dict[Path, str] = {}
+    taken: set[str] = set()
+    for path in sorted(by_path):
+        group = by_path[path]
+        named = {str(u.extra["segment"]) for u in group if u.extra.get("segment")}
+        rec = named.pop() if len(named) == 1 else group[0].id if len(group) == 1 else path.stem
+        base, n = rec, 1
+        while rec in taken:
+            n += 1
+            rec = f"{base}-{n}"
+        taken.add(rec)
+        ids[path] = rec
+    return ids
 
 
 def find_manifests(corpus_dir: Path, splits: list[str] | None = None) -> dict[str, list[dict[str, Path]]]:
@@ -236,7 +282,7 @@ def _load(path: Path, kind: str):
 
 
 def _read_recordings_and_supervisions(files: dict[str, Path], corpus_dir: Path,
-                                      audio_root: str | Path | None) -> Iterator[tuple[Source, bool]]:
+                                      audio_root: str | Path | None) -> Iterator[Imported]:
     recordings = _load(files["recordings"], "recordings")
     for sup in _load(files["supervisions"], "supervisions"):
         where = f"{files['supervisions']}: supervision {sup.id}"
@@ -246,7 +292,7 @@ def _read_recordings_and_supervisions(files: dict[str, Path], corpus_dir: Path,
 
 
 def _read_cuts(files: dict[str, Path], corpus_dir: Path,
-               audio_root: str | Path | None) -> Iterator[tuple[Source, bool]]:
+               audio_root: str | Path | None) -> Iterator[Imported]:
     lhotse = import_lhotse()
     for cut in _load(files["cuts"], "cuts"):
         where = f"{files['cuts']}: cut {cut.id}"
@@ -259,8 +305,8 @@ def _read_cuts(files: dict[str, Path], corpus_dir: Path,
 
 
 def to_source(recording, supervision, start: float, where: str, corpus_dir: Path,
-              audio_root: str | Path | None) -> tuple[Source, bool]:
-    """One lhotse supervision as a :class:`Source`, and whether its audio path is to stay absolute.
+              audio_root: str | Path | None) -> Imported:
+    """One lhotse supervision as a :class:`Source`, with what :func:`name_recordings` needs.
 
     ``start``: seconds from the beginning of the recording.
     """
@@ -273,12 +319,10 @@ def to_source(recording, supervision, start: float, where: str, corpus_dir: Path
     native = {"gender": supervision.gender, "locale": supervision.language}
     fields, extra = split_metadata(custom, where, preset=native)
     extra.update(kept_extra)
-    partial = supervision.duration < recording.duration - DURATION_TOLERANCE
-    if start == 0 and partial and "segment" not in extra:
-        extra["segment"] = recording.id
     source = Source(id=supervision.id, audio=audio, text=supervision.text or "", speaker=supervision.speaker,
                     start=float(start), end=start + supervision.duration, fields=fields, extra=extra, where=where)
-    return source, is_absolute
+    whole = start == 0 and supervision.duration >= recording.duration - DURATION_TOLERANCE
+    return Imported(source, recording.id, whole, is_absolute)
 
 
 def _audio_file(recording, supervision, where: str, corpus_dir: Path, audio_root: str | Path | None) -> Path:

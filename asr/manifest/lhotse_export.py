@@ -11,8 +11,9 @@ name), the names lhotse's recipes use, so ``asr prepare lhotse`` reads them back
 and ``CutSet.from_file`` loads them.
 
 * Recording: id from the utterances' ``extra["segment"]`` where they share one
-  (a Kaldi recording id), else the utterance id (one utterance per file), else
-  the file's stem (``-2``, ``-3`` ... where taken); one source of type ``file``
+  (a Kaldi or lhotse recording id), else the utterance id (one utterance per
+  file), else the file's stem (``-2``, ``-3`` ... where taken; see
+  :func:`asr.corpus.lhotse.recording_ids`); one source of type ``file``
   with the **absolute** path, so lhotse loads it from any directory. The sample
   rate, length and channel count come from the file's header (``soundfile.info``,
   no samples decoded): a manifest records none of the channel count, nor, for a
@@ -29,6 +30,12 @@ and ``CutSet.from_file`` loads them.
   gives back ``m`` field for field (values as the importers normalise them), audio
   paths relative to the manifest's directory again where they were.
 
+The other way, a lhotse corpus imported and exported again gives back its
+recordings (ids included) and supervisions, except that values come back
+normalised (``F`` -> ``female``, ``custom["age"]: 34`` -> ``custom["age_band"]:
+"30-39"``), times rounded to 0.1 ms, relative source paths absolute, alignments
+dropped, and ``custom["segment"]`` added where the import names the recording.
+
 Each file is written atomically (``asr.io.write_jsonl``; gzip with mtime 0, so
 the output is byte-reproducible); lhotse's ``validate_recordings_and_supervisions``
 checks the sets first.
@@ -37,12 +44,11 @@ checks the sets first.
 from __future__ import annotations
 
 import os
-from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from asr.corpus.lhotse import ABSOLUTE_AUDIO_KEY, EXTRA_KEY, FIELD_NAMES, import_lhotse
+from asr.corpus.lhotse import ABSOLUTE_AUDIO_KEY, EXTRA_KEY, FIELD_NAMES, import_lhotse, recording_ids
 from asr.errors import AsrError
 from asr.io import write_jsonl
 from asr.manifest.records import METADATA_FIELDS, Manifest, Utterance
@@ -119,26 +125,6 @@ def read_headers(manifest_path: Path, utts: list[Utterance], audio: dict[str, Pa
             raise AsrError(f"{manifest_path}: utterance {u.id}: the manifest says {u.sample_rate} Hz but "
                            f"{audio[u.id]} is {header.sample_rate} Hz")
     return headers
-
-
-def recording_ids(utts: list[Utterance], audio: dict[str, Path]) -> dict[Path, str]:
-    """A unique recording id per audio file (see the module docstring for the rule)."""
-    by_path: dict[Path, list[Utterance]] = defaultdict(list)
-    for u in utts:
-        by_path[audio[u.id]].append(u)
-    ids: dict[Path, str] = {}
-    taken: set[str] = set()
-    for path in sorted(by_path):
-        group = by_path[path]
-        named = {str(u.extra["segment"]) for u in group if u.extra.get("segment")}
-        rec = named.pop() if len(named) == 1 else group[0].id if len(group) == 1 else path.stem
-        base, n = rec, 1
-        while rec in taken:
-            n += 1
-            rec = f"{base}-{n}"
-        taken.add(rec)
-        ids[path] = rec
-    return ids
 
 
 def to_recording(rec_id: str, path: Path, header: Header):

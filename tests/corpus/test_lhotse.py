@@ -168,6 +168,47 @@ def test_export_is_what_lhotse_reads(tmp_path):
     assert {k: p.read_bytes() for k, p in export_lhotse(manifest, tmp_path / "lhotse", corpus="demo").items()} == first
 
 
+def test_lhotse_corpus_survives_import_and_export(tmp_path):
+    """lhotse -> asr -> lhotse: recordings (ids too) and supervisions come back equal, where their
+    values are already in the normalised form the importer gives them."""
+    a = write_tone(tmp_path / "corpus" / "wav" / "a.wav", seconds=0.8)
+    b = write_tone(tmp_path / "corpus" / "wav" / "b.wav", seconds=0.5, rate=8000, channels=2)
+    recordings = RecordingSet.from_recordings([Recording.from_file(a, recording_id="rec-A"),
+                                               Recording.from_file(b, recording_id="rec-B")])
+    supervisions = SupervisionSet.from_segments([
+        _sup("u1", "rec-A", 0.0, 0.3, "打开空调", gender="female", language="zh-CN",
+             custom={"dialect": "wu", "accents": ["北京"], "phase": 1, "session": {"room": 3}}),
+        _sup("u2", "rec-A", 0.35, 0.45, "导航回家", language="zh-CN", custom={"snr_db": 7.5}),
+        _sup("u3", "rec-B", 0.0, 0.5, "你好", speaker="s2", gender="male", channel=[0, 1]),
+    ])
+    _save(recordings, tmp_path / "corpus" / "toy_recordings_dev.jsonl.gz")
+    _save(supervisions, tmp_path / "corpus" / "toy_supervisions_dev.jsonl.gz")
+    manifest = prepare_lhotse(tmp_path / "corpus", tmp_path / "toy")["dev"]
+    assert [u.extra.get("segment") for u in read_manifest(manifest)] == ["rec-A", "rec-A", "rec-B"]
+    written = export_lhotse(manifest, tmp_path / "back")
+    assert list(RecordingSet.from_file(written["recordings"])) == list(recordings)
+    assert list(SupervisionSet.from_file(written["supervisions"])) == [
+        s.with_custom("segment", s.recording_id) for s in supervisions]
+
+
+def test_relative_sources_resolve_against_the_current_directory_or_audio_root(tmp_path, monkeypatch):
+    """lhotse's relative paths are relative to where the recipe ran (icefall: the recipe directory)."""
+    write_tone(tmp_path / "recipe" / "download" / "wav" / "a.wav", seconds=0.5)
+    monkeypatch.chdir(tmp_path / "recipe")
+    rec = Recording.from_file("download/wav/a.wav", recording_id="a")
+    assert rec.sources[0].source == "download/wav/a.wav"
+    manifests = tmp_path / "recipe" / "data" / "manifests"
+    _save(RecordingSet.from_recordings([rec]), manifests / "x_recordings_test.jsonl.gz")
+    _save(SupervisionSet.from_segments([_sup("a", "a", 0, 0.5, "你好")]), manifests / "x_supervisions_test.jsonl.gz")
+    (u,) = read_manifest(prepare_lhotse(manifests, tmp_path / "out")["test"])
+    assert u.audio == "../recipe/download/wav/a.wav"
+    monkeypatch.chdir(tmp_path)
+    (u,) = read_manifest(prepare_lhotse(manifests, tmp_path / "out", audio_root=tmp_path / "recipe")["test"])
+    assert u.audio == "../recipe/download/wav/a.wav"
+    with pytest.raises(AsrError, match=r"utterance a: .*download/wav/a.wav: no such audio file"):
+        prepare_lhotse(manifests, tmp_path / "out")
+
+
 def test_cli_prepare_validate_export(tmp_path, capsys):
     corpus = _write_corpus(tmp_path / "lhotse", split=None)
     out = tmp_path / "out"
