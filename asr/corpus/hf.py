@@ -116,15 +116,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser, NAME, "a save_to_disk directory or an audiofolder (metadata.csv/jsonl + audio)")
     parser.add_argument("--text-column", default=None, help=f"transcript column (default: {', '.join(TEXT_COLUMNS)})")
     parser.add_argument("--id-column", default=None, help="utterance id column (default: the audio file's stem)")
-    parser.add_argument("--speaker-column", default=None, help=f"speaker column (default: {', '.join(SPEAKER_COLUMNS)})")
+    parser.add_argument("--speaker-column", default=None,
+                        help=f"speaker column (default: {', '.join(SPEAKER_COLUMNS)})")
     parser.add_argument("--speaker-from", choices=("column", "id"), default="column",
                         help="id: each utterance is its own speaker, for datasets without speakers (default: column)")
-    parser.add_argument("--audio-column", default=None, help="audio column (default: audio; file_name in an audiofolder)")
+    parser.add_argument("--audio-column", default=None,
+                        help="audio column (default: audio; file_name in an audiofolder)")
     parser.add_argument("--column", dest="columns", action="append", default=[], metavar="FIELD=COLUMN",
                         help=f"fill a manifest field from a column (repeatable); fields: {', '.join(METADATA_FIELDS)}")
     parser.add_argument("--split", default=None,
-                        help=f"comma-separated splits to import (default: all); a dataset without splits is "
-                             f"imported as this one split (default: train)")
+                        help="comma-separated splits to import (default: all); a dataset without splits is "
+                             "imported as this one split (default: train)")
 
 
 def run(args: argparse.Namespace) -> int:

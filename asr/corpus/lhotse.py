@@ -44,10 +44,12 @@ recording's channels, or exactly the channels of one of its sources (one file
 per channel). A supervision on some channels of a multi-channel file (one side
 of a telephone call) is refused; split the channels into files first.
 An utterance gets its recording's id in ``extra["segment"]`` (as ``asr prepare
-kaldi`` does) where ``asr manifest export-lhotse`` would not name the recording
-so again (:func:`recording_ids`: the utterance id for a recording of one
-utterance, else the file's stem), and where it starts at 0 without covering the
-whole recording, so that ``asr manifest validate`` knows it is a segment.
+kaldi`` does) where that id is not the one ``asr manifest export-lhotse`` would
+give the recording anyway (:func:`default_recording_id`: the utterance's id for
+a file of one utterance, else the file's stem), and where it starts at 0 without
+covering the whole recording, so that ``asr manifest validate`` knows it is a
+segment (:func:`names_recording`). A ``custom["segment"]`` is kept as it is (a
+``null`` one, written by the export, means: none).
 
 The export (``asr manifest export-lhotse``, :mod:`asr.manifest.lhotse_export`)
 writes these same files; importing them gives back the manifest it started from.
@@ -59,7 +61,7 @@ from __future__ import annotations
 import argparse
 import logging
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator, Mapping, NamedTuple
@@ -174,15 +176,30 @@ class Imported(NamedTuple):
 
 
 def name_recordings(items: list[Imported]) -> list[Source]:
-    """The sources, ``extra["segment"]`` set to the recording id where the module docstring says."""
-    derived = recording_ids([i.source for i in items], {i.source.id: i.source.audio for i in items})
+    """The sources, ``extra["segment"]`` set where :func:`names_recording` says (see the module docstring)."""
+    per_file = Counter(item.source.audio for item in items)
     sources = []
     for item in items:
         src = item.source
-        if "segment" not in src.extra and (derived[src.audio] != item.recording or (src.start == 0 and not item.whole)):
+        if "segment" in src.extra and src.extra["segment"] is None:
+            src = replace(src, extra={k: v for k, v in src.extra.items() if k != "segment"})
+        elif "segment" not in src.extra and names_recording(item.recording, src.id, src.audio, per_file[src.audio],
+                                                            src.start == 0 and not item.whole):
             src = replace(src, extra={**src.extra, "segment": item.recording})
         sources.append(src)
     return sources
+
+
+def names_recording(recording: str, utt_id: str, audio: Path, utterances_of_file: int, partial_from_0: bool) -> bool:
+    """Whether an imported utterance gets ``extra["segment"] = recording``: where ``recording`` is not
+    :func:`default_recording_id`, or the utterance starts at 0 and ends before its recording does."""
+    return partial_from_0 or recording != default_recording_id(utt_id, audio, utterances_of_file)
+
+
+def default_recording_id(utt_id: str, audio: Path, utterances_of_file: int) -> str:
+    """The recording id of an audio file whose utterances name none: the utterance's id if it is the
+    file's only one, else the file's stem."""
+    return utt_id if utterances_of_file == 1 else audio.stem
 
 
 def recording_ids(utts: list, audio: Mapping[str, Path]) -> dict[Path, str]:
@@ -190,8 +207,8 @@ def recording_ids(utts: list, audio: Mapping[str, Path]) -> dict[Path, str]:
 
     ``utts`` have ``id`` and ``extra`` (utterances or sources), ``audio`` maps their
     ids to absolute paths. A file's id is the ``extra["segment"]`` its utterances
-    share, else the utterance id where it has one utterance, else its stem; files
-    are taken in path order, and an id already taken gets ``-2``, ``-3`` ...
+    share, else :func:`default_recording_id`; files are taken in path order, and an
+    id already taken gets ``-2``, ``-3`` ...
     """
     by_path: dict[Path, list] = defaultdict(list)
     for u in utts:
@@ -201,7 +218,7 @@ def recording_ids(utts: list, audio: Mapping[str, Path]) -> dict[Path, str]:
     for path in sorted(by_path):
         group = by_path[path]
         named = {str(u.extra["segment"]) for u in group if u.extra.get("segment")}
-        rec = named.pop() if len(named) == 1 else group[0].id if len(group) == 1 else path.stem
+        rec = named.pop() if len(named) == 1 else default_recording_id(group[0].id, path, len(group))
         base, n = rec, 1
         while rec in taken:
             n += 1

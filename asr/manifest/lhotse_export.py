@@ -26,15 +26,18 @@ and ``CutSet.from_file`` loads them.
   ``extra`` key into ``custom``, flat. An extra whose name would be read back as
   a field (``age``, ``dialect`` ...) goes into ``custom["asr_extra"]``; an
   utterance whose audio path is absolute in the manifest gets
-  ``custom["asr_absolute_audio"] = true``. So ``prepare_lhotse(export_lhotse(m))``
-  gives back ``m`` field for field (values as the importers normalise them), audio
-  paths relative to the manifest's directory again where they were.
+  ``custom["asr_absolute_audio"] = true``; ``extra["segment"]`` is left out where
+  the import puts it back by itself, and written as ``null`` where the import
+  would add one the utterance does not have (:func:`asr.corpus.lhotse.names_recording`).
+  So ``prepare_lhotse(export_lhotse(m))`` gives back ``m`` field for field (values
+  as the importers normalise them), audio paths relative to the manifest's
+  directory again where they were.
 
 The other way, a lhotse corpus imported and exported again gives back its
 recordings (ids included) and supervisions, except that values come back
 normalised (``F`` -> ``female``, ``custom["age"]: 34`` -> ``custom["age_band"]:
-"30-39"``), times rounded to 0.1 ms, relative source paths absolute, alignments
-dropped, and ``custom["segment"]`` added where the import names the recording.
+"30-39"``), times rounded to 0.1 ms, relative source paths absolute, and alignments
+dropped.
 
 Each file is written atomically (``asr.io.write_jsonl``; gzip with mtime 0, so
 the output is byte-reproducible); lhotse's ``validate_recordings_and_supervisions``
@@ -44,14 +47,16 @@ checks the sets first.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from asr.corpus.lhotse import ABSOLUTE_AUDIO_KEY, EXTRA_KEY, FIELD_NAMES, import_lhotse, recording_ids
+from asr.corpus.lhotse import ABSOLUTE_AUDIO_KEY, EXTRA_KEY, FIELD_NAMES, import_lhotse, names_recording, recording_ids
 from asr.errors import AsrError
 from asr.io import write_jsonl
 from asr.manifest.records import METADATA_FIELDS, Manifest, Utterance
+from asr.manifest.validate import DURATION_TOLERANCE
 
 Hertz = int
 #: First-class fields that lhotse's SupervisionSegment holds itself: ``{field: attribute}``.
@@ -83,8 +88,10 @@ def export_lhotse(manifest_path: str | Path, output_dir: str | Path, corpus: str
     rec_ids = recording_ids(utts, audio)
     recordings = lhotse.RecordingSet.from_recordings(
         to_recording(rec_ids[path], path, header) for path, header in sorted(headers.items()))
+    per_file = Counter(audio.values())
     supervisions = lhotse.SupervisionSet.from_segments(
-        to_supervision(u, rec_ids[audio[u.id]], headers[audio[u.id]].channels) for u in utts)
+        to_supervision(u, rec_ids[audio[u.id]], headers[audio[u.id]], per_file[audio[u.id]], audio[u.id])
+        for u in utts)
     try:
         lhotse.validate_recordings_and_supervisions(recordings, supervisions)
     except AssertionError as e:
@@ -137,21 +144,33 @@ def to_recording(rec_id: str, path: Path, header: Header):
                             channel_ids=channels)
 
 
-def to_supervision(u: Utterance, rec_id: str, channels: int):
+def to_supervision(u: Utterance, rec_id: str, header: Header, utterances_of_file: int, path: Path):
     """A lhotse ``SupervisionSegment`` of one utterance, on every channel of its file."""
     lhotse = import_lhotse()
+    partial_from_0 = u.start == 0 and u.duration < header.frames / header.sample_rate - DURATION_TOLERANCE
+    named = names_recording(rec_id, u.id, path, utterances_of_file, partial_from_0)
     return lhotse.SupervisionSegment(
         id=u.id, recording_id=rec_id, start=u.start, duration=u.duration,
-        channel=0 if channels == 1 else list(range(channels)), text=u.text, speaker=u.speaker,
-        gender=u.gender, language=u.locale, custom=supervision_custom(u) or None,
+        channel=0 if header.channels == 1 else list(range(header.channels)), text=u.text, speaker=u.speaker,
+        gender=u.gender, language=u.locale, custom=supervision_custom(u, rec_id if named else None) or None,
     )
 
 
-def supervision_custom(u: Utterance) -> dict[str, Any]:
-    """Everything of ``u`` that a SupervisionSegment has no attribute for (see the module docstring)."""
+def supervision_custom(u: Utterance, named_recording: str | None = None) -> dict[str, Any]:
+    """Everything of ``u`` that a SupervisionSegment has no attribute for (see the module docstring).
+
+    ``named_recording``: the recording id the import will put into ``extra["segment"]`` by
+    itself (:func:`asr.corpus.lhotse.names_recording`); ``custom["segment"]`` is left out where it
+    is that id, and is ``null`` where the utterance has none.
+    """
     custom: dict[str, Any] = {name: getattr(u, name) for name in METADATA_FIELDS
                               if name not in NATIVE_FIELDS and getattr(u, name) is not None}
-    for key, value in u.extra.items():
+    extra = dict(u.extra)
+    if named_recording is not None and "segment" not in extra:
+        extra["segment"] = None  # the import would add one: null says there is none
+    elif named_recording is not None and extra["segment"] == named_recording:
+        del extra["segment"]  # the import adds it back
+    for key, value in extra.items():
         if key in FIELD_NAMES or key in (ABSOLUTE_AUDIO_KEY, EXTRA_KEY):
             custom.setdefault(EXTRA_KEY, {})[key] = value
         else:
