@@ -385,8 +385,9 @@ def read_saved_dataset(corpus_dir: Path, output_dir: Path, splits: list[str] | N
     datasets = import_datasets()
     try:
         loaded = datasets.load_from_disk(str(corpus_dir))
-    except (FileNotFoundError, ValueError, OSError) as e:
-        raise AsrError(f"{corpus_dir}: not a dataset saved with save_to_disk ({e})") from e
+    except Exception as e:  # FileNotFoundError, ValueError...; IndexError for a dataset saved with no rows
+        raise AsrError(f"{corpus_dir}: datasets.load_from_disk cannot read it ({type(e).__name__}: {e}); "
+                       f"expected a dataset saved with save_to_disk") from e
     if isinstance(loaded, datasets.DatasetDict):
         parts = {s: loaded[s] for s in select_splits(list(loaded), splits, str(corpus_dir))}
     else:

@@ -159,6 +159,9 @@ def prepare_lhotse(
         for kinds in files:
             read = _read_cuts if "recordings" not in kinds else _read_recordings_and_supervisions
             items.extend(read(kinds, corpus_dir, audio_root))
+        if not items:
+            names = ", ".join(path.name for kinds in files for path in kinds.values())
+            raise AsrError(f"{corpus_dir}: split {split}: no supervisions in {names}")
         utterances = build_utterances(name_recordings(items), output_dir, jobs)
         audio = {i.source.id: str(i.source.audio) for i in items if i.absolute}
         out[split] = [replace(u, audio=audio[u.id]) if u.id in audio else u for u in utterances]
@@ -293,7 +296,8 @@ def _load(path: Path, kind: str):
     lhotse = import_lhotse()
     cls = {"recordings": lhotse.RecordingSet, "supervisions": lhotse.SupervisionSet, "cuts": lhotse.CutSet}[kind]
     try:
-        return cls.from_file(path).to_eager()
+        loaded = cls.from_file(path)  # None for an empty file
+        return cls.from_items([]) if loaded is None else loaded.to_eager()
     except Exception as e:  # lhotse raises KeyError, TypeError, ValueError, JSONDecodeError... for a bad file
         raise AsrError(f"{path}: not a lhotse {cls.__name__} ({type(e).__name__}: {e})") from e
 

@@ -211,6 +211,15 @@ def test_duplicate_ids_and_undecodable_audio_write_no_manifest(tmp_path):
     assert not (tmp_path / "out" / "train.jsonl").exists()
 
 
+def test_empty_dataset_is_refused(tmp_path):
+    Dataset.from_dict({"audio": [], "text": [], "speaker": []}, features=Features(
+        {"audio": Value("string"), "text": Value("string"), "speaker": Value("string")})).save_to_disk(
+        str(tmp_path / "empty"))
+    with pytest.raises(AsrError, match=r"empty: datasets.load_from_disk cannot read it \(IndexError: .*\); "
+                                       r"expected a dataset saved with save_to_disk"):
+        prepare_hf(tmp_path / "empty", tmp_path / "out")  # datasets fails on a dataset with no shards
+
+
 def test_neither_layout_is_named(tmp_path):
     (tmp_path / "x").mkdir()
     with pytest.raises(AsrError, match=r"x: neither a saved dataset \(dataset_dict.json or state.json, from "

@@ -310,6 +310,12 @@ def test_bad_layouts_are_named(tmp_path):
     with pytest.raises(AsrError, match=r"toy_supervisions_train.jsonl.gz: supervisions without recordings "
                                        r"\(expected .*toy_recordings_train.jsonl.gz beside it, or a cuts file\)"):
         prepare_lhotse(corpus, tmp_path / "out")
+    recordings, _ = _corpus(tmp_path / "lhotse")
+    _save(recordings, tmp_path / "nosups" / "n_recordings_dev.jsonl.gz")
+    (tmp_path / "nosups" / "n_supervisions_dev.jsonl.gz").write_bytes(gzip.compress(b""))
+    with pytest.raises(AsrError, match=r"nosups: split dev: no supervisions in n_recordings_dev.jsonl.gz, "
+                                       r"n_supervisions_dev.jsonl.gz"):
+        prepare_lhotse(tmp_path / "nosups", tmp_path / "out")
     (tmp_path / "empty").mkdir()
     with pytest.raises(AsrError, match=r"empty: no lhotse manifests \(expected <corpus>_recordings_<split>"):
         prepare_lhotse(tmp_path / "empty", tmp_path / "out")
