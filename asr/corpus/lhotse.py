@@ -10,8 +10,10 @@ Layout read (what lhotse's recipes write, e.g. ``lhotse prepare aishell``)::
 together; a split's files of several corpora (``cv-zh-CN_..._train``,
 ``cv-zh-HK_..._train``) merge into one manifest, ``<output_dir>/<split>.jsonl``.
 Files without ``_<split>`` (``recordings.jsonl.gz``) are named by ``--split``
-(default ``train``). Where both the recordings and supervisions and a CutSet of
-one corpus and split are present, the former are read. Other files are ignored.
+(default ``train``), or skipped beside files with one (``musan_cuts.jsonl.gz``
+beside ``aishell_cuts_train.jsonl.gz`` in an icefall ``data/fbank``). Where both
+the recordings and supervisions and a CutSet of one corpus and split are
+present, the former are read. Other files are ignored.
 
 One asr utterance per supervision: its ``id``, ``text`` and ``speaker``, and
 ``start`` and ``duration`` within its recording (a supervision in a cut is placed
@@ -248,9 +250,11 @@ def find_manifests(corpus_dir: Path, splits: list[str] | None = None) -> dict[st
     if not found:
         raise AsrError(f"{corpus_dir}: no lhotse manifests (expected <corpus>_recordings_<split>.jsonl.gz with "
                        f"<corpus>_supervisions_<split>.jsonl.gz, or <corpus>_cuts_<split>.jsonl.gz)")
-    if any(split is None for _, split in found) and any(split is not None for _, split in found):
-        raise AsrError(f"{corpus_dir}: mixes manifests with and without a split in their names; "
-                       f"import them from separate directories")
+    unsplit = [path.name for (_, split), kinds in found.items() if split is None for path in kinds.values()]
+    if unsplit and len(unsplit) < sum(len(kinds) for kinds in found.values()):
+        log.warning("lhotse: %s skipped: no split in the name, beside manifests with one (icefall's musan_cuts...)",
+                    ", ".join(unsplit))
+        found = {key: kinds for key, kinds in found.items() if key[1] is not None}
     if all(split is None for _, split in found):
         name = single_split_name(splits, str(corpus_dir))
         found = {(corpus, name): kinds for (corpus, _), kinds in found.items()}

@@ -253,7 +253,9 @@ def test_corpora_of_one_split_merge_and_splits_can_be_chosen(tmp_path):
     SupervisionSet.from_segments([_sup("hk", "hk", 0, 0.5, "你好", speaker="h1", language="zh-HK")]).to_file(
         corpus / "cv-zh-HK_supervisions_train.jsonl")
     _write_corpus(corpus, name="cv-zh-CN", split="dev")
-    written = prepare_lhotse(corpus, tmp_path / "out")
+    noise = RecordingSet.from_recordings([Recording.from_file(corpus / "wav" / "hk.wav", recording_id="noise")])
+    _save(CutSet.from_manifests(recordings=noise), corpus / "musan_cuts.jsonl.gz")
+    written = prepare_lhotse(corpus, tmp_path / "out")  # musan_cuts.jsonl, without a split, is skipped
     assert list(written) == ["dev", "train"]
     assert [u.id for u in read_manifest(written["train"])] == ["hk", "long-1", "long-2", "short"]
     assert list(prepare_lhotse(corpus, tmp_path / "out2", splits=["dev"])) == ["dev"]
