@@ -230,13 +230,10 @@ def row_id(values: Mapping[str, Any], cmap: ColumnMap, default_id: str) -> str:
 def row_source(values: Mapping[str, Any], where: str, utt_id: str, audio: Path, cmap: ColumnMap) -> Source:
     """One row (its cells but the audio) as a :class:`Source`: mapped columns, then the rest as metadata."""
     speaker = utt_id if cmap.speaker is None else _cell_text(values.get(cmap.speaker))
-    preset = {name: values.get(column) for name, column in cmap.fields.items()}
-    rest = {}
-    for column, value in values.items():
-        if column not in cmap.consumed():
-            value = json_value(value)
-            if value is not None and value != "":
-                rest[column] = value
+    preset = {name: json_value(values.get(column)) for name, column in cmap.fields.items()}
+    consumed = cmap.consumed()
+    rest = {column: json_value(value) for column, value in values.items() if column not in consumed}
+    rest = {column: value for column, value in rest.items() if value is not None and value != ""}
     fields, extra = split_metadata(rest, where, preset=preset)
     return Source(id=utt_id, audio=audio, text=_cell_text(values.get(cmap.text)), speaker=speaker,
                   fields=fields, extra=extra, where=where)
