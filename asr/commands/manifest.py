@@ -1,11 +1,12 @@
-"""``asr manifest validate|stats|sets|export-kaldi|merge|shard``."""
+"""``asr manifest validate|stats|sets|export-kaldi|export-lhotse|merge|shard``."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-HELP = "validate a manifest, summarise it per group, export it as a Kaldi data dir, merge or shard manifests"
+HELP = ("validate a manifest, summarise it per group, export it as a Kaldi data dir or lhotse manifests, merge or "
+        "shard manifests")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("export-kaldi", help="write a Kaldi data dir (wav.scp, text, utt2spk, ...)")
     p.add_argument("manifest", help="manifest file")
     p.add_argument("output_dir", help="Kaldi data directory to write")
+    p = sub.add_parser("export-lhotse", help="write lhotse manifests (<corpus>_{recordings,supervisions,cuts}_<split>"
+                       ".jsonl.gz)")
+    p.add_argument("manifest", help="manifest file")
+    p.add_argument("output_dir", help="directory to write the lhotse manifests into")
+    p.add_argument("--corpus", default=None, help="<corpus> in the file names (default: the manifest's directory name)")
     p = sub.add_parser("merge", help="concatenate manifests into one (ids must be unique across them)")
     p.add_argument("manifests", nargs="+", help="input manifests, in order")
     p.add_argument("--output", required=True, help="merged manifest to write (.jsonl or .jsonl.gz)")
@@ -53,6 +59,12 @@ def run(args: argparse.Namespace) -> int:
 
         form_sets(args.data_dir, args.train, args.dev, args.test, args.train_parts, args.dev_parts, args.num_shards,
                   args.check_audio, args.stats_by.split(",") if args.stats_by else None)
+        return 0
+    if args.action == "export-lhotse":
+        from asr.manifest.lhotse_export import export_lhotse
+
+        for kind, path in export_lhotse(args.manifest, args.output_dir, corpus=args.corpus).items():
+            print(f"{kind}: {path}")
         return 0
     from asr.corpus.kaldi import export_kaldi
 
