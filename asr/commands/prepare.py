@@ -10,7 +10,7 @@ import argparse
 import importlib
 import pkgutil
 
-HELP = "prepare a corpus (synthetic, kaldi, kespeech, aishell, commonvoice) into manifests"
+HELP = "prepare a corpus (synthetic, kaldi, kespeech, aishell, commonvoice, lhotse, hf) into manifests"
 
 
 def _corpus_modules():

@@ -41,6 +41,9 @@ from asr.io import progress
 from asr.manifest.records import Utterance, write_manifest
 from asr.text import normalize
 
+#: The split of a corpus whose files name none.
+DEFAULT_SPLIT = "train"
+
 log = logging.getLogger(__name__)
 
 Seconds = float
@@ -320,3 +323,32 @@ def write_splits(output_dir: str | Path, splits: dict[str, list[Utterance]], cor
         log.info("%s %s: %d utterances, %d speakers, %.2f h -> %s", corpus, split, n, speakers, hours, path)
         written[split] = path
     return written
+
+
+def resolve_audio(value: str, corpus_dir: Path, audio_root: str | Path | None = None) -> Path:
+    """An audio path as absolute: as it is, else under ``audio_root``, else the current directory
+    if it is there (lhotse's convention), else ``corpus_dir`` if it is there (else the current directory)."""
+    path = Path(value)
+    if path.is_absolute():
+        return path
+    if audio_root is not None:
+        return (Path(audio_root) / path).absolute()
+    for base in (Path.cwd(), corpus_dir):
+        if (base / path).exists():
+            return (base / path).absolute()
+    return (Path.cwd() / path).absolute()
+
+
+def select_splits(available: list[str], splits: list[str] | None, where: str) -> list[str]:
+    """The requested splits, each checked to exist (all of ``available`` when none are requested)."""
+    missing = [s for s in splits or () if s not in available]
+    if missing:
+        raise AsrError(f"{where}: no split {missing[0]!r} (found: {', '.join(available)})")
+    return available if splits is None else list(splits)
+
+
+def single_split_name(splits: list[str] | None, where: str) -> str:
+    """The name of the one split of a corpus without splits: the one requested, else :data:`DEFAULT_SPLIT`."""
+    if splits is not None and len(splits) != 1:
+        raise AsrError(f"{where}: has no splits; --split names the one split to import it as, got {','.join(splits)}")
+    return splits[0] if splits else DEFAULT_SPLIT

@@ -67,8 +67,10 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-from asr.corpus.common import Problems, Source, add_common_arguments, build_utterances, existing_dir, write_splits
-from asr.corpus.lhotse import INSTALL_HINT, resolve_audio, select_splits, single_split_name, split_metadata
+from asr.corpus.common import (Problems, Source, add_common_arguments, build_utterances, existing_dir, resolve_audio,
+                               select_splits, single_split_name, write_splits)
+from asr.corpus.fields import split_metadata
+from asr.corpus.lhotse import INSTALL_HINT
 from asr.errors import AsrError
 from asr.io import atomic_write
 from asr.manifest.records import METADATA_FIELDS

@@ -50,9 +50,11 @@ from asr.corpus.common import (
     normalize_phase,
     read_lines,
     read_table,
+    resolve_audio,
     split_values,
     write_splits,
 )
+from asr.corpus.fields import FIELD_ATTRIBUTES, LIST_SEPARATOR
 from asr.errors import AsrError
 from asr.manifest.records import LIST_FIELDS, METADATA_FIELDS, Manifest, Utterance
 
@@ -63,14 +65,8 @@ log = logging.getLogger(__name__)
 
 #: Attribute-file names that are bookkeeping, not metadata.
 BOOKKEEPING = frozenset({"utt2spk", "spk2utt", "utt2dur", "utt2num_frames"})
-#: Other attribute names of a first-class field, after its own name (``spk2age`` -> ``age_band``).
-ALIASES: dict[str, tuple[str, ...]] = {"dialect": ("subdialect",), "age_band": ("age",), "snr_db": ("snr",)}
-#: First-class manifest field -> Kaldi attribute names that fill it, in priority order.
-FIELD_ATTRIBUTES: dict[str, tuple[str, ...]] = {name: (name, *ALIASES.get(name, ())) for name in METADATA_FIELDS}
 #: Attribute name used on export for each first-class field.
 EXPORT_NAMES = {name: ("age" if name == "age_band" else name) for name in METADATA_FIELDS}
-#: Separator of the values of a list-valued field in an attribute file.
-LIST_SEPARATOR = "|"
 _ATTRIBUTE_FILE = re.compile(r"^(utt|spk)2(\w+)$")
 _ARCHIVE = re.compile(r"\.ark:\d+$")
 _SEGMENT_KEY = "segment"
@@ -197,20 +193,8 @@ def _read_wav_scp(path: Path, data_dir: Path, audio_root: str | Path | None) -> 
         if _ARCHIVE.search(value):
             raise AsrError(f"{path}:{lineno}: recording {rec}: archive offset {value!r} is not supported "
                            f"(expected an audio file path)")
-        out[rec] = (_resolve_audio(value, data_dir, audio_root), lineno)
+        out[rec] = (resolve_audio(value, data_dir, audio_root), lineno)
     return out
-
-
-def _resolve_audio(value: str, data_dir: Path, audio_root: str | Path | None) -> Path:
-    path = Path(value)
-    if path.is_absolute():
-        return path
-    if audio_root is not None:
-        return (Path(audio_root) / path).absolute()
-    for base in (Path.cwd(), data_dir):
-        if (base / path).exists():
-            return (base / path).absolute()
-    return (Path.cwd() / path).absolute()
 
 
 def _read_utt2spk(path: Path) -> dict[str, tuple[str, int]]:

@@ -66,43 +66,33 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterator, Mapping, NamedTuple
+from typing import Iterator, Mapping, NamedTuple
 
-from asr.corpus.commonvoice import AGE_BANDS as COMMONVOICE_AGES
 from asr.corpus.common import (
+    DEFAULT_SPLIT,
     Source,
     add_common_arguments,
-    age_band,
     build_utterances,
     existing_dir,
-    normalize_age,
-    normalize_dialect,
-    normalize_gender,
-    normalize_phase,
-    split_values,
+    resolve_audio,
+    select_splits,
+    single_split_name,
     write_splits,
 )
-from asr.corpus.kaldi import FIELD_ATTRIBUTES
+from asr.corpus.fields import split_metadata
 from asr.errors import AsrError
-from asr.manifest.records import LIST_FIELDS
 from asr.manifest.validate import DURATION_TOLERANCE
 
 NAME = "lhotse"
 HELP = "import lhotse manifests (<corpus>_recordings_<split> + _supervisions_<split>, or _cuts_<split>)"
 INSTALL_HINT = "pip install 'zh-dialect-asr[interop]'"
-DEFAULT_SPLIT = "train"
 #: ``custom`` key of an exported supervision whose manifest audio path was absolute.
 ABSOLUTE_AUDIO_KEY = "asr_absolute_audio"
 #: ``custom`` key holding the extras whose names would be read back as first-class fields.
 EXTRA_KEY = "asr_extra"
-#: Every name that fills a first-class field when read (field names and their aliases).
-FIELD_NAMES = frozenset(name for names in FIELD_ATTRIBUTES.values() for name in names)
-#: Separator of the values of a list-valued field given as one string.
-LIST_SEPARATOR = "|"
 
 _MANIFEST_FILE = re.compile(
     r"^(?:(?P<corpus>.+?)_)?(?P<kind>recordings|supervisions|cuts)(?:_(?P<split>.+?))?\.jsonl(?:\.gz)?$")
-_DIALECT_FIELDS = ("dialect", "home_dialect", "reading_style")
 
 log = logging.getLogger(__name__)
 
@@ -266,21 +256,6 @@ def find_manifests(corpus_dir: Path, splits: list[str] | None = None) -> dict[st
     return dict(out)
 
 
-def select_splits(available: list[str], splits: list[str] | None, where: str) -> list[str]:
-    """The requested splits, each checked to exist (all of ``available`` when none are requested)."""
-    missing = [s for s in splits or () if s not in available]
-    if missing:
-        raise AsrError(f"{where}: no split {missing[0]!r} (found: {', '.join(available)})")
-    return available if splits is None else list(splits)
-
-
-def single_split_name(splits: list[str] | None, where: str) -> str:
-    """The name of the one split of a corpus without splits: the one requested, else :data:`DEFAULT_SPLIT`."""
-    if splits is not None and len(splits) != 1:
-        raise AsrError(f"{where}: has no splits; --split names the one split to import it as, got {','.join(splits)}")
-    return splits[0] if splits else DEFAULT_SPLIT
-
-
 def _pair(corpus_dir: Path, corpus: str, split: str, kinds: dict[str, Path]) -> dict[str, Path]:
     if "recordings" in kinds and "supervisions" in kinds:
         if "cuts" in kinds:
@@ -374,97 +349,3 @@ def _audio_file(recording, supervision, where: str, corpus_dir: Path, audio_root
                 f"file, so a supervision must cover one whole file (split the channels into files first)")
         chosen = matching[0]
     return resolve_audio(chosen.source, corpus_dir, audio_root)
-
-
-def resolve_audio(value: str, corpus_dir: Path, audio_root: str | Path | None = None) -> Path:
-    """An audio path as absolute: as it is, else under ``audio_root``, else the current directory
-    if it is there (lhotse's convention), else ``corpus_dir`` if it is there (else the current directory)."""
-    path = Path(value)
-    if path.is_absolute():
-        return path
-    if audio_root is not None:
-        return (Path(audio_root) / path).absolute()
-    for base in (Path.cwd(), corpus_dir):
-        if (base / path).exists():
-            return (base / path).absolute()
-    return (Path.cwd() / path).absolute()
-
-
-# ----------------------------------------------------------------------------- metadata
-
-
-def split_metadata(values: Mapping[str, Any], where: str,
-                   preset: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Named metadata values as ``(first-class fields, extra)``.
-
-    A name in :data:`FIELD_NAMES` fills its field (the field's own name before its
-    aliases, see :data:`asr.corpus.kaldi.FIELD_ATTRIBUTES`), the value normalised by
-    :func:`normalize_field`; ``preset`` (``{field: value}``, e.g. lhotse's own
-    ``gender``) comes before any name. A name whose field is already filled, and any
-    other name, goes into ``extra`` with its value unchanged. Blank values (``None``,
-    ``""``) of field names are dropped; fields that normalise to ``None`` are left out.
-    """
-    fields: dict[str, Any] = {}
-    extra: dict[str, Any] = {}
-    for field_name, value in (preset or {}).items():
-        if not _blank(value):
-            fields[field_name] = normalize_field(field_name, value, f"{where}: {field_name}")
-    for field_name, names in FIELD_ATTRIBUTES.items():
-        for name in names:
-            if name not in values or _blank(values[name]):
-                continue
-            if field_name in fields:
-                extra[name] = values[name]
-            else:
-                fields[field_name] = normalize_field(field_name, values[name], f"{where}: {name}")
-    for name, value in values.items():
-        if name not in FIELD_NAMES:
-            extra[name] = value
-    return {k: v for k, v in fields.items() if v is not None}, extra
-
-
-def normalize_field(field_name: str, value: Any, where: str) -> Any:
-    """One first-class field's value, normalised as :mod:`asr.corpus.common` does for every corpus.
-
-    Numbers stay numbers where the field is numeric (``phase``, ``snr_db``); an age
-    in years becomes its band; a list-valued field takes a list or a ``|``-separated
-    string. Anything else is an :class:`AsrError` naming ``where``.
-    """
-    if field_name in LIST_FIELDS:
-        if not isinstance(value, list):
-            return split_values(_scalar_text(value, where), LIST_SEPARATOR)
-        items = [_scalar_text(v, where).strip() for v in value]
-        return list(dict.fromkeys(item for item in items if item)) or None
-    if field_name == "phase" and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if field_name == "snr_db" and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return value
-    if field_name == "age_band" and isinstance(value, int) and not isinstance(value, bool):
-        return age_band(value)
-    text = _scalar_text(value, where)
-    try:
-        if field_name == "phase":
-            return normalize_phase(text)
-        if field_name == "snr_db":
-            return float(text)
-    except ValueError as e:
-        expected = str(e) if field_name == "phase" else f"{text!r} is not a number (expected e.g. '12.5')"
-        raise AsrError(f"{where}: {expected}") from None
-    if field_name == "age_band":
-        return COMMONVOICE_AGES.get(text.strip().lower()) or normalize_age(text)
-    if field_name == "gender":
-        return normalize_gender(text)
-    if field_name in _DIALECT_FIELDS:
-        return normalize_dialect(text)
-    return text.strip() or None
-
-
-def _scalar_text(value: Any, where: str) -> str:
-    if isinstance(value, (list, dict)):
-        raise AsrError(f"{where}: {value!r} is a {type(value).__name__} (expected a single value)")
-    return str(value)
-
-
-def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-

@@ -52,7 +52,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from asr.corpus.lhotse import ABSOLUTE_AUDIO_KEY, EXTRA_KEY, FIELD_NAMES, import_lhotse, names_recording, recording_ids
+from asr.corpus.fields import FIELD_NAMES
+from asr.corpus.lhotse import ABSOLUTE_AUDIO_KEY, EXTRA_KEY, import_lhotse, names_recording, recording_ids
 from asr.errors import AsrError
 from asr.io import write_jsonl
 from asr.manifest.records import METADATA_FIELDS, Manifest, Utterance
