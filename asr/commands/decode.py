@@ -45,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--language", default=None, help="Whisper engines: the spoken language (default zh; 'auto': detect)")
     parser.add_argument("--task", choices=("transcribe", "translate"), default=None, help="Whisper engines (default transcribe)")
     parser.add_argument("--compute-type", default=None, help="faster-whisper: float32 (default), int8, float16, ...")
-    parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ... (default cpu)")
+    parser.add_argument("--device", default="auto", help="auto (default: cuda when a GPU is visible), cpu, cuda, cuda:N")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar or lines")
     parser.add_argument("--backend", choices=("pytorch", "onnx", "onnx-int8"), default="pytorch",
                         help="inference engine: PyTorch, or ONNX Runtime on the model from `asr export` (default pytorch)")
     parser.add_argument("--threads", type=int, default=None, help="intra-op threads of the ONNX Runtime session")
@@ -70,6 +71,11 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(DecodeConfig, args.config, overrides)
     if config.language == "auto":
         config = dataclasses.replace(config, language=None)
-    decode_manifests(args.model, args.manifests, args.output_dir, config, device=args.device,
+    device = args.device
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() and args.backend == "pytorch" else "cpu"
+    decode_manifests(args.model, args.manifests, args.output_dir, config, device=device, progress=args.progress,
                      backend=args.backend, threads=args.threads, engine=args.engine)
     return 0

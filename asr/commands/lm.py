@@ -13,8 +13,9 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--manifest", "--manifests", dest="manifests", nargs="+", required=True,
-                        help="training manifest(s) whose 'text' fields are the training text")
+    parser.add_argument("--manifests", nargs="+", default=None,
+                        help="training manifest(s) whose 'text' fields are the training text (globs allowed)")
+    parser.add_argument("--manifest", dest="manifests", nargs="+", help=argparse.SUPPRESS)  # the name before 0.2
     parser.add_argument("--output", required=True, help="LM file to write (.json, or .arpa for ARPA text)")
     parser.add_argument("--order", type=int, default=4, help="n-gram order (default 4)")
     parser.add_argument("--smoothing", choices=("kneser-ney", "witten-bell"), default="kneser-ney",
@@ -27,6 +28,10 @@ def run(args: argparse.Namespace) -> int:
     from asr.manifest.records import Manifest
     from asr.manifest.sets import expand_globs
 
+    if not args.manifests:
+        from asr.errors import AsrError
+
+        raise AsrError("--manifests is required: the manifests whose texts are the training text")
     lm = train_lm_from_manifests(expand_globs(args.manifests, "--manifests"), order=args.order, smoothing=args.smoothing)
     path = lm.save(args.output)
     sizes = ", ".join(f"{k + 1}-grams {len(t)}" for k, t in enumerate(lm.tables))

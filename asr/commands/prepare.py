@@ -23,10 +23,12 @@ def _corpus_modules():
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from asr.cli import plain_text
+
     sub = parser.add_subparsers(dest="corpus", metavar="CORPUS", required=True)
     for module in _corpus_modules():
         # the module's docstring documents the layout it reads: `asr prepare <corpus> --help` shows it
-        p = sub.add_parser(module.NAME, help=module.HELP, description=(module.__doc__ or module.HELP).strip(),
+        p = sub.add_parser(module.NAME, help=module.HELP, description=plain_text(module.__doc__ or module.HELP),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(p)
         p.set_defaults(_prepare=module.run)

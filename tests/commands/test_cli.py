@@ -51,7 +51,7 @@ def test_the_console_script_prints_one_line_and_exits_1(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "asr", "manifest", "merge", str(manifest), "--output",
                            str(tmp_path / "out.jsonl")], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and proc.stdout == ""
-    assert proc.stderr == (f"asr manifest: error: {manifest}:2: utterance u2: field 'duration' must be a "
+    assert proc.stderr == (f"asr manifest: error: {manifest}:2: utterance u2: field 'duration' must be a finite, "
                            f"non-negative number of seconds, got 'long'\n")
     assert not (tmp_path / "out.jsonl").exists()
 
