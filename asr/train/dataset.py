@@ -358,11 +358,12 @@ def open_data(
     ``aux_targets_of``: utterance -> its intermediate CTC target ids, None to leave it out
     of that loss (``aux_targets_of`` None: no intermediate CTC). ``pauses``: random pauses
     around training utterances (None or probability 0: none); batches are sized for the
-    longest pauses, so they stay within the frame budget.
+    mean pauses (``probability * max_seconds`` more per utterance), so a batch exceeds its
+    frame budget only by the pauses drawn above the mean.
     """
     if pauses is not None and pauses.probability <= 0:
         pauses = None
-    padding = 2 * pauses.max_seconds if pauses is not None else 0.0
+    padding = pauses.probability * pauses.max_seconds if pauses is not None else 0.0
     utts, records = read_utterances(manifests)
     path = manifest_paths(manifests)[0]
     targets = [targets_of(u.text) for u in utts]
