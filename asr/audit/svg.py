@@ -201,8 +201,9 @@ def trend_plot(points: list[tuple[str, float | None, float | None, float | None]
     gap = plot_w / max(len(points) - 1, 1)
     X = lambda i: left + (gap * i if len(points) > 1 else plot_w / 2)  # noqa: E731
     Y = lambda v: 12 + plot_h * (1 - (min(v, high) - low) / (high - low))  # noqa: E731
-    name_w = min(gap - 6, 120) if len(points) > 1 else 160
-    every = 1 if name_w >= 40 else math.ceil(40 / max(gap, 1))  # thin the names so none overlaps
+    widest = min(120.0, max(text_width(p[0], 11) for p in points))
+    every = max(1, math.ceil((widest + 6) / gap)) if len(points) > 1 else 1  # thin the names so none overlaps
+    name_w = every * gap - 6 if len(points) > 1 else 160
     parts = [svg_open(height, "Worst-group CER by release")]
     for t in ticks(low, high, step):
         parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{Y(t):.1f}" y2="{Y(t):.1f}" stroke="#e2e8f0"/>'
@@ -216,7 +217,7 @@ def trend_plot(points: list[tuple[str, float | None, float | None, float | None]
         parts.append(f'<circle cx="{X(i):.1f}" cy="{Y(value):.1f}" r="5" fill="{COLOR}"/>')
         if i % every == 0:
             parts.append(f'<text x="{X(i):.1f}" y="{height - bottom + 18}" text-anchor="middle" class=tick>'
-                         f'{e(fit_text(name, max(name_w, 40), 11))}</text>')
+                         f'{e(fit_text(name, name_w, 11))}</text>')
         parts.append("</g>")
     parts.append("</svg>")
     return "".join(parts)
