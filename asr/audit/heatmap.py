@@ -1,7 +1,7 @@
 """Intersections of two attributes as a heatmap: an HTML grid, one cell per pair of values.
 
-Each cell is shaded by its CER on one sequential blue scale shared by the grid (the
-legend gives its range) and *shows* its figures (the CER, its interval, the speakers)
+Each cell is shaded by its CER on one sequential blue scale (the report uses one for
+all its grids; the legend gives its range) and *shows* its figures (the CER, its interval, the speakers)
 as text, so nothing needs hovering or a script. Cells with fewer than ``min_speakers``
 speakers are hatched, their text muted and their interval left out (it is in
 ``fairness.json``); an absent combination is a dash. The
@@ -26,14 +26,18 @@ def shade(value: float, top: float) -> tuple[str, bool]:
     return "#%02x%02x%02x" % rgb, t > 0.55
 
 
-def heatmap(block: Intersection, metric: str, ci: str) -> str:
-    """The grid of ``block`` (rows: the first attribute's values, columns: the second's)."""
+def heatmap(block: Intersection, metric: str, ci: str, top: float | None = None) -> str:
+    """The grid of ``block`` (rows: the first attribute's values, columns: the second's).
+
+    ``top``: the CER at the dark end of the scale (default: a round number above the grid's
+    largest eligible CER); the report passes one for all grids, so their shades compare.
+    """
     a, b = block.attributes
     rows = list(dict.fromkeys(c.value_of(a) for c in block.cells))
     cols = list(dict.fromkeys(c.value_of(b) for c in block.cells))
     cells = {(c.value_of(a), c.value_of(b)): c for c in block.cells}
-    values = [c.cer for c in block.cells if c.cer is not None]
-    _, top, _ = nice_axis(max(values) if values else 0.0)
+    if top is None:
+        top = nice_axis(max((c.cer for c in block.cells if c.eligible and c.cer is not None), default=0.0))[1]
     head = f"<tr><th>{e(a)} \\ {e(b)}</th>" + "".join(f"<th>{e(v)}</th>" for v in cols) + "</tr>"
     body = "".join(
         f"<tr><th>{e(r)}</th>" + "".join(_cell(cells.get((r, c)), top) for c in cols) + "</tr>" for r in rows)

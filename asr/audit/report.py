@@ -88,7 +88,7 @@ def group_table(rows: tuple[GroupResult, ...], d: Disparity | None, tests: tuple
     head = ("<tr><th>group</th><th class=num># utt</th><th class=num># spk</th><th class=num># ref</th>"
             f"<th class=num>Corr</th><th class=num>Sub</th><th class=num>Del</th><th class=num>Ins</th>"
             f"<th class=num>{e(metric)}</th><th class=num>{e(ci)}</th><th class=num>gap to overall (pts)</th>"
-            "<th class=num>p vs rest (Holm)</th><th>note</th></tr>")
+            "<th class=num>p vs rest, Holm</th><th>note</th></tr>")
     out = []
     for r in rows:
         corr = None if not r.ref_len else (r.ref_len - r.sub - r.dele) / r.ref_len
@@ -132,14 +132,16 @@ def _attribute(r: AuditResult, attr: str, ci: str) -> str:
     block: AttributeResult = r.attributes[attr]
     d = block.disparity
     plot = interval_plot(
-        [{"label": g.group, "value": g.cer, "low": g.cer_low, "high": g.cer_high, "mark": mark(g, d), "note": g.flag}
+        [{"label": g.group, "value": g.cer, "low": g.cer_low if g.eligible else None,  # a flagged group's weak
+          "high": g.cer_high if g.eligible else None, "mark": mark(g, d), "note": g.flag}  # interval: table only
          for g in block.groups],
         reference=r.overall.cer, label=f"{r.metric} (bars: {ci}; dashed: overall)",
     )
     html = disparity_text(d, r.metric, confidence_pct(r.config.confidence)) + plot
     html += group_table(block.groups, d, block.tests, r.metric, ci)
     html += ("<p class=muted>Corr/Sub/Del/Ins as a share of reference tokens (sclite style). * : differs from the "
-             "rest after Holm's correction. Red and green mark the worst and best group only then.</p>")
+             "rest after Holm's correction. Red and green mark the worst and best group only then. Grey: fewer "
+             "speakers than the minimum (their interval, in the table only, is weak).</p>")
     html += render_adjusted(block.adjusted, ci)
     return html + _matched(block, r.metric, ci, confidence_pct(r.config.confidence))
 

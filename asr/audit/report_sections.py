@@ -8,6 +8,7 @@ from asr.audit.formatting import e, fmt_interval, fmt_num, fmt_p, fmt_pct, fmt_p
 from asr.audit.forest import forest_plot
 from asr.audit.heatmap import heatmap
 from asr.audit.schema import Adjusted, AuditResult, Change, Comparison, Intersection, RatioEstimate
+from asr.audit.svg import nice_axis
 
 
 def _ratio(x: RatioEstimate | None):
@@ -49,9 +50,11 @@ def render_intersections(r: AuditResult, ci: str) -> str:
     """One heatmap per pair of attributes; the full tables folded below each."""
     if not r.intersections:
         return "<p class=muted>One attribute audited (or intersections turned off): no intersections.</p>"
-    return (f"<p>Every pair of attributes. Hatched cells have fewer than {r.config.min_speakers} speakers: their "
-            "intervals are weak.</p>" + "".join(heatmap(b, r.metric, ci) + _cells_table(b, r.metric, ci)
-                                              for b in r.intersections))
+    values = [c.cer for b in r.intersections for c in b.cells if c.eligible and c.cer is not None]
+    top = nice_axis(max(values, default=0.0))[1]
+    return (f"<p>Every pair of attributes, shaded on one scale. Hatched cells have fewer than {r.config.min_speakers} "
+            "speakers: their intervals are weak and only in the tables.</p>"
+            + "".join(heatmap(b, r.metric, ci, top) + _cells_table(b, r.metric, ci) for b in r.intersections))
 
 
 def _cells_table(block: Intersection, metric: str, ci: str) -> str:
@@ -87,8 +90,10 @@ def render_baseline(b: Comparison, ci: str) -> str:
     for attr, block in b.attributes.items():
         html += f"<h3>By {e(attr)}</h3>"
         html += forest_plot(
-            [{"label": g.group, "values": [(g.difference, g.low, g.high) if g.difference is not None else None],
-              "note": None if g.eligible else "few speakers"} for g in block.groups],
+            [{"label": g.group if g.eligible else f"{g.group} ({g.speakers} spk)",
+              "values": [None if g.difference is None else (g.difference, g.low, g.high) if g.eligible
+                         else (g.difference, None, None)],  # a flagged group's weak interval: table only
+              "note": None if g.eligible else "fewer speakers than the minimum"} for g in block.groups],
             ("difference",), log=False, anchor=0.0,
             axis_label=f"{attr}: CER now minus {b.release}, points ({ci}; left of 0: improved)",
             fmt=lambda v: f"{100 * v:+.1f}", tick_fmt=lambda v: f"{100 * v:+.0f}" if v else "0")
@@ -102,7 +107,10 @@ def render_baseline(b: Comparison, ci: str) -> str:
         html += ("<div class=scroll><table><thead><tr><th></th><th class=num>baseline → now</th>"
                  f"<th class=num>change [{e(ci)}]</th><th class=num>P(worse)</th></tr></thead><tbody>"
                  + "".join(f"<tr><td>{e(name)}</td>{_change_cells(c, pct)}</tr>" for name, c, pct in rows)
-                 + "</tbody></table></div>")
+                 + "</tbody></table></div>"
+                 "<p class=muted>P(worse): the share of speaker-bootstrap replicates in which the figure got worse. "
+                 "A small change shared by every speaker can have P(worse) near 0 or 1 and still an interval "
+                 "across 0: the intervals are conservative there.</p>")
         grows = "".join(
             f"<tr class=\"{'flagged' if not g.eligible else ''}\"><td>{e(g.group)}</td><td class=num>{g.speakers}</td>"
             f"<td class=num>{fmt_pct(g.baseline_cer)}</td><td class=num>{fmt_pct(g.cer)}</td>"

@@ -43,11 +43,11 @@ def fit_text(text: str, width: float, size: float = FONT) -> str:
     return text + "…"
 
 
-def nice_axis(top: float, bottom: float = 0.0, most: int = 6) -> tuple[float, float, float]:
+def nice_axis(top: float, bottom: float = 0.0, most: int = 7) -> tuple[float, float, float]:
     """``(low, high, step)``: an axis from ``bottom`` to just above ``top`` in 1, 2, 2.5 or 5 x 10^k steps.
 
     At most ``most`` steps: ``nice_axis(0.096)`` is ``(0, 0.10, 0.02)``; ``nice_axis(0.102)``
-    ``(0, 0.12, 0.02)``.
+    ``(0, 0.12, 0.02)``; ``nice_axis(0.345)`` ``(0, 0.35, 0.05)``.
     """
     span = top - bottom
     if not math.isfinite(span) or span <= 0:

@@ -14,7 +14,8 @@ from asr.audit.svg import fit_text, interval_plot, nice_axis, place_labels, scat
 
 
 @pytest.mark.parametrize("top, axis", [(0.096, (0.0, 0.1, 0.02)), (0.102, (0.0, 0.12, 0.02)), (0.233, (0.0, 0.25, 0.05)),
-                                       (7.85, (0.0, 8.0, 2.0)), (1.0, (0.0, 1.0, 0.2))])
+                                       (7.85, (0.0, 8.0, 2.0)), (1.0, (0.0, 1.0, 0.2)),
+                                       (0.345, (0.0, 0.35, 0.05)), (0.066, (0.0, 0.07, 0.01))])
 def test_nice_axis_fits_the_data(top, axis):
     assert nice_axis(top) == pytest.approx(axis)
 
