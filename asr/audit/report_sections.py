@@ -86,7 +86,10 @@ def render_baseline(b: Comparison, ci: str) -> str:
     """Per attribute: the paired differences as a forest plot, the disparity's changes, the table folded."""
     html = (f"<p>Paired on {b.matched_utterances} utterances present in both releases "
             f"({b.only_current} only in this one, {b.only_baseline} only in {e(b.release)}). "
-            "Intervals treat speakers as clusters; both releases' figures come from the same speakers.</p>")
+            "Intervals treat speakers as clusters; both releases' figures come from the same speakers. "
+            "P(worse): the share of speaker-bootstrap replicates in which the figure got worse; a small change "
+            "shared by every speaker can have P(worse) near 0 or 1 and still an interval across 0, as the "
+            "intervals are conservative there.</p>")
     for attr, block in b.attributes.items():
         html += f"<h3>By {e(attr)}</h3>"
         html += forest_plot(
@@ -107,10 +110,7 @@ def render_baseline(b: Comparison, ci: str) -> str:
         html += ("<div class=scroll><table><thead><tr><th></th><th class=num>baseline → now</th>"
                  f"<th class=num>change [{e(ci)}]</th><th class=num>P(worse)</th></tr></thead><tbody>"
                  + "".join(f"<tr><td>{e(name)}</td>{_change_cells(c, pct)}</tr>" for name, c, pct in rows)
-                 + "</tbody></table></div>"
-                 "<p class=muted>P(worse): the share of speaker-bootstrap replicates in which the figure got worse. "
-                 "A small change shared by every speaker can have P(worse) near 0 or 1 and still an interval "
-                 "across 0: the intervals are conservative there.</p>")
+                 + "</tbody></table></div>")
         grows = "".join(
             f"<tr class=\"{'flagged' if not g.eligible else ''}\"><td>{e(g.group)}</td><td class=num>{g.speakers}</td>"
             f"<td class=num>{fmt_pct(g.baseline_cer)}</td><td class=num>{fmt_pct(g.cer)}</td>"
