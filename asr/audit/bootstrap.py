@@ -1,8 +1,10 @@
 """Speaker cells and the vectorised speaker bootstrap.
 
-Utterances of one speaker are not independent, so every interval resamples
-*speakers* within each group (a stratified cluster bootstrap), never utterances.
-The work is done on per-(group, speaker) sums, the :class:`Cells`: a replicate of a
+Utterances of one speaker are not independent, so the bootstrap resamples
+*speakers* within each group (a stratified cluster bootstrap), never utterances; it
+serves the bootstrap interval methods of :mod:`asr.audit.intervals` and the release
+comparison's probabilities. The work is done on per-(group, speaker) sums, the
+:class:`Cells` (which every interval method starts from): a replicate of a
 group draws ``k`` of its ``k`` speakers with replacement and sums their edits and
 reference lengths; all replicates of a block are one array of draws and one
 gather-and-sum per column; there is no Python loop over replicates.
@@ -10,8 +12,8 @@ gather-and-sum per column; there is no Python loop over replicates.
 Random draws are made group by group in label order with
 ``rng.integers(0, k, size=(replicates, k))`` from ``numpy.random.default_rng(seed)``,
 so a straightforward loop over the same draws gives the same figures (tested).
-Only what intervals need is resampled: each cell's summed edits and reference
-length, gathered with ``numpy.take`` from blocks of draws (faster than building the
+Only what is needed is resampled (by default each cell's summed edits and reference
+length), gathered with ``numpy.take`` from blocks of draws (faster than building the
 count matrix ``W`` and multiplying).
 """
 

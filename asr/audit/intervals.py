@@ -40,6 +40,7 @@ import numpy as np
 from scipy.stats import norm
 from scipy.stats import t as student_t
 
+from asr.audit.bootstrap import interval
 from asr.audit.estimands import (
     Estimand, Sample, Term, influence_coefficients, influences, larger_variance, linearised_variance,
     stratified_cov, term_rates,
@@ -68,14 +69,6 @@ def _finite(x) -> float | None:
 # ----------------------------------------------------------------------------- methods
 
 
-def _quantile_pair(samples: np.ndarray, probs) -> tuple[float | None, float | None]:
-    finite = samples[np.isfinite(samples)]
-    if finite.size < max(2, samples.size // 2):
-        return None, None
-    low, high = np.quantile(finite, probs)
-    return float(low), float(high)
-
-
 def replicate_values(est: Estimand, s: Sample) -> np.ndarray:
     """(B,) θ in every bootstrap replicate."""
     if s.replicates is None:
@@ -84,7 +77,7 @@ def replicate_values(est: Estimand, s: Sample) -> np.ndarray:
 
 
 def _percentile(est: Estimand, s: Sample, theta: float, confidence: float):
-    return _quantile_pair(replicate_values(est, s), [(1 - confidence) / 2, (1 + confidence) / 2])
+    return interval(replicate_values(est, s), confidence)
 
 
 def jackknife_values(est: Estimand, s: Sample) -> np.ndarray:
@@ -153,7 +146,7 @@ def _studentized(est: Estimand, s: Sample, theta: float, confidence: float):
             tstat, centre, se = (np.log(reps) - np.log(theta)) / (ses / reps), np.log(theta), np.sqrt(var) / theta
         else:
             tstat, centre, se = (reps - theta) / ses, theta, np.sqrt(var)
-    lo_q, hi_q = _quantile_pair(tstat, [(1 - confidence) / 2, (1 + confidence) / 2])
+    lo_q, hi_q = interval(tstat, confidence)
     if lo_q is None:
         return None, None
     low, high = centre - hi_q * se, centre - lo_q * se
