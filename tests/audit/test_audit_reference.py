@@ -95,3 +95,18 @@ def test_the_interval_label_follows_the_configured_confidence(gap_results):
     assert not re.search(r"95% (CI|interval)", page)
     assert page.count("90% CI") >= 5 and "(90% intervals)" in page and "(90% CI " in result.headline.text
     assert to_json(result)["config"]["confidence"] == 0.9
+
+
+def test_fairness_json_is_the_typed_result_serialized(gap_results, tmp_path):
+    path = tmp_path / "results.jsonl"
+    gap_results.to_json(path, orient="records", lines=True, force_ascii=False)
+    out = run_audit([path], "v1", tmp_path / "reports", AuditConfig(by=["dialect", "gender"], **FAST))
+    written = json.loads((out.directory / "fairness.json").read_text(encoding="utf-8"))
+    assert written == json.loads(json.dumps(to_json(out.result)))
+    group = written["attributes"]["dialect"]["groups"][0]
+    assert set(group) == {"dialect", "group", "utterances", "speakers", "ref_len", "errors", "sub", "del", "ins", "cer",
+                          "cer_low", "cer_high", "sub_rate", "del_rate", "ins_rate", "flag", "eligible"}
+    disparity = written["attributes"]["dialect"]["disparity"]
+    assert {"reference_group", "reference_source", "compared_group", "worst_differs", "best_differs",
+            "distinguishable", "ratio", "difference", "worst_cer", "best_cer"} <= set(disparity)
+    assert set(disparity["ratio"]) == {"value", "low", "high"}
