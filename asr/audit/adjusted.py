@@ -4,7 +4,8 @@ For attribute ``by``, errors of utterance ``i`` are modelled as Poisson with mea
 ``ref_len_i * exp(x_i' beta)`` (log reference length as offset), fitted by GEE
 (``statsmodels``) with speakers as clusters, so standard errors are robust
 (sandwich) and clustered by speaker; overdispersion does not bias them. ``x_i``
-holds the group (reference group dropped) and, for the adjusted model, the
+holds the group (the reference group of :func:`asr.audit.disparity.choose_reference`
+dropped) and, for the adjusted model, the
 confounders present: ``log(duration)``, the recording condition, SNR (missing SNR,
 e.g. clean audio, gets an indicator). ``exp(beta_group)`` is the group's error-rate
 ratio to the reference group; the unadjusted model (group only) reproduces the
@@ -23,30 +24,43 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import statsmodels.api as sm
+from scipy.stats import norm
 
 from asr.audit.config import AuditConfig
-from asr.audit.results import MISSING, group_labels
-from asr.errors import AsrError
+from asr.audit.disparity import choose_reference
+from asr.audit.results import group_labels
+from asr.audit.schema import Adjusted, AdjustedRow, RatioEstimate
+
+MODEL = "GEE Poisson, log(ref_len) offset, speaker clusters"
 
 
-def adjusted_disparity(df: pd.DataFrame, by: str, config: AuditConfig) -> dict:
-    """Each group's error-rate ratio to the reference group, before and after adjustment, with intervals."""
+def adjusted_disparity(df: pd.DataFrame, by: str, config: AuditConfig, reference: str | None = None) -> Adjusted:
+    """Each group's error-rate ratio to the reference group, before and after adjustment, with intervals.
+
+    ``reference``: the reference group (default: :func:`~asr.audit.disparity.choose_reference`
+    among the groups with errors).
+    """
     labels = group_labels(df, by)
     errors = (df["sub"] + df["del"] + df["ins"]).to_numpy(np.float64)
     ref_len = df["ref_len"].to_numpy(np.float64)
     keep = ref_len > 0
     group_errors = pd.Series(errors[keep]).groupby(np.asarray(labels)[keep], observed=True).sum()
     group_ref = pd.Series(ref_len[keep]).groupby(np.asarray(labels)[keep], observed=True).sum()
-    reference = _reference(by, group_ref, group_errors, config)
-    out: dict = {"reference": reference, "cov_struct": config.cov_struct, "model": "GEE Poisson, log(ref_len) offset, speaker clusters"}
+    if reference is None:
+        with_errors = {str(g) for g, e in group_errors.items() if e > 0}
+        reference, _ = choose_reference(by, group_ref.to_dict(), config, with_errors)
+    elif group_errors.get(reference, 0) == 0:
+        reference = None
+    out = {"reference": reference, "cov_struct": config.cov_struct, "model": MODEL}
     no_errors = sorted(str(g) for g, e in group_errors.items() if e == 0)
     fitted = [g for g in group_ref.index if g not in no_errors]
     if len(group_ref) < 2:
-        return {**out, "estimable": False, "reason": f"one group ({', '.join(map(str, group_ref.index))}); no ratio to estimate"}
+        return Adjusted(estimable=False, reason=f"one group ({', '.join(map(str, group_ref.index))}); no ratio to estimate", **out)
     if errors[keep].sum() == 0:
-        return {**out, "estimable": False, "reason": "no errors in the results; every ratio is undefined"}
+        return Adjusted(estimable=False, reason="no errors in the results; every ratio is undefined", **out)
     if reference is None:
-        return {**out, "estimable": False, "reason": "the reference group has no errors; ratios to it are unbounded"}
+        return Adjusted(estimable=False, reason="the reference group has no errors; ratios to it are unbounded", **out)
     rows_in = keep & np.isin(np.asarray(labels), fitted)
     columns = ["speaker"] + [c for c in config.confounders if c in df.columns and c != by]
     data = df.loc[rows_in, columns].copy()
@@ -54,40 +68,17 @@ def adjusted_disparity(df: pd.DataFrame, by: str, config: AuditConfig) -> dict:
     data["_offset"] = np.log(ref_len[rows_in])
     data["_group"] = pd.Categorical(np.asarray(labels)[rows_in], categories=[reference] + sorted(g for g in fitted if g != reference))
     data, sampled = _sample_speakers(data, config.adjusted_max_utterances, config.seed)
-    out.update(utterances=len(data), speakers=int(data["speaker"].nunique()), sampled=sampled)
     confounders, notes = _confounders(data, by, config.confounders)
-    z = _z(config.confidence)
+    z = float(norm.ppf(0.5 + config.confidence / 2))
     before = _fit(data, [], z, config.cov_struct)
     after = _fit(data, confounders, z, config.cov_struct)
-    notes += before.pop("notes") + after.pop("notes")
-    rows = []
-    for g in data["_group"].cat.categories[1:]:
-        rows.append({"group": str(g), "unadjusted": before["ratios"].get(g), "adjusted": after["ratios"].get(g)})
-    for g in no_errors:
-        rows.append({"group": g, "unadjusted": None, "adjusted": None, "note": "no errors: ratio not estimable"})
-    return {
-        **out,
-        "estimable": True,
-        "confounders": [c["name"] for c in confounders],
-        "rows": rows,
-        "notes": notes,
-        "converged": before["converged"] and after["converged"],
-    }
-
-
-def _reference(by: str, group_ref: pd.Series, group_errors: pd.Series, config: AuditConfig) -> str | None:
-    wanted = config.reference_groups.get(by)
-    if wanted is not None:
-        if wanted not in group_ref.index:
-            raise AsrError(
-                f"audit config: reference group {wanted!r} for {by!r} is not in the results "
-                f"(groups: {', '.join(map(str, group_ref.index))})"
-            )
-        return wanted if group_errors[wanted] > 0 else None
-    candidates = group_ref[(group_errors > 0) & (group_ref.index != MISSING)]
-    if candidates.empty:
-        candidates = group_ref[group_errors > 0]
-    return str(candidates.idxmax()) if not candidates.empty else None
+    rows = [AdjustedRow(str(g), before["ratios"].get(g), after["ratios"].get(g)) for g in data["_group"].cat.categories[1:]]
+    rows += [AdjustedRow(g, None, None, "no errors: ratio not estimable") for g in no_errors]
+    return Adjusted(
+        estimable=True, **out, utterances=len(data), speakers=int(data["speaker"].nunique()), sampled=sampled,
+        confounders=tuple(c["name"] for c in confounders), rows=tuple(rows),
+        notes=tuple(notes + before["notes"] + after["notes"]), converged=before["converged"] and after["converged"],
+    )
 
 
 def _sample_speakers(data: pd.DataFrame, limit: int, seed: int) -> tuple[pd.DataFrame, bool]:
@@ -133,8 +124,6 @@ def _confounders(data: pd.DataFrame, by: str, names: list[str]) -> tuple[list[di
 
 
 def _fit(data: pd.DataFrame, confounders: list[dict], z: float, cov_struct: str) -> dict:
-    import statsmodels.api as sm
-
     groups = pd.get_dummies(data["_group"], dtype=float).iloc[:, 1:]
     parts = [pd.DataFrame({"const": np.ones(len(data))}, index=data.index), groups]
     notes = []
@@ -164,12 +153,12 @@ def _fit(data: pd.DataFrame, confounders: list[dict], z: float, cov_struct: str)
     ratios = {}
     for j, name in enumerate(design.columns[1 : 1 + groups.shape[1]], start=1):
         ok = np.isfinite(se[j]) and se[j] > 0
-        ratios[name] = {
-            "ratio": float(np.exp(params[j])),
-            "low": float(np.exp(params[j] - z * se[j])) if ok else None,
-            "high": float(np.exp(params[j] + z * se[j])) if ok else None,
-            "p_value": float(pvalues[j]) if ok else None,
-        }
+        ratios[name] = RatioEstimate(
+            float(np.exp(params[j])),
+            float(np.exp(params[j] - z * se[j])) if ok else None,
+            float(np.exp(params[j] + z * se[j])) if ok else None,
+            float(pvalues[j]) if ok else None,
+        )
     return {"ratios": ratios, "converged": converged, "notes": notes, "columns": list(design.columns)}
 
 
@@ -185,8 +174,3 @@ def _newton(X: np.ndarray, y: np.ndarray, offset: np.ndarray, iterations: int = 
             break
     return beta
 
-
-def _z(confidence: float) -> float:
-    from scipy.stats import norm
-
-    return float(norm.ppf(0.5 + confidence / 2))

@@ -1,8 +1,10 @@
 """Speaker cells and the vectorised speaker bootstrap.
 
-Utterances of one speaker are not independent, so every interval resamples
-*speakers* within each group (a stratified cluster bootstrap), never utterances.
-The work is done on per-(group, speaker) sums, the :class:`Cells`: a replicate of a
+Utterances of one speaker are not independent, so the bootstrap resamples
+*speakers* within each group (a stratified cluster bootstrap), never utterances; it
+serves the bootstrap interval methods of :mod:`asr.audit.intervals` and the release
+comparison's probabilities. The work is done on per-(group, speaker) sums, the
+:class:`Cells` (which every interval method starts from): a replicate of a
 group draws ``k`` of its ``k`` speakers with replacement and sums their edits and
 reference lengths; all replicates of a block are one array of draws and one
 gather-and-sum per column; there is no Python loop over replicates.
@@ -10,8 +12,8 @@ gather-and-sum per column; there is no Python loop over replicates.
 Random draws are made group by group in label order with
 ``rng.integers(0, k, size=(replicates, k))`` from ``numpy.random.default_rng(seed)``,
 so a straightforward loop over the same draws gives the same figures (tested).
-Only what intervals need is resampled: each cell's summed edits and reference
-length, gathered with ``numpy.take`` from blocks of draws (faster than building the
+Only what is needed is resampled (by default each cell's summed edits and reference
+length), gathered with ``numpy.take`` from blocks of draws (faster than building the
 count matrix ``W`` and multiplying).
 """
 
@@ -103,14 +105,23 @@ def bootstrap(cells: Cells, replicates: int, seed: int, values: np.ndarray | Non
     """Speaker-bootstrap replicates of every group's sums: (replicates, G, K).
 
     ``values``: (C, K) cell values to resample; default :meth:`Cells.errors_and_ref`
-    (K = 2: summed edits, summed reference length). Groups are resampled
-    independently (stratified), each from its own cells, in blocks of
-    :data:`BLOCK` replicates (memory: ``BLOCK`` x the largest group's cell count).
+    (K = 2: summed edits, summed reference length). See :func:`resample_sums`.
     """
-    values = cells.errors_and_ref() if values is None else np.asarray(values, dtype=np.float64)
+    values = cells.errors_and_ref() if values is None else values
+    return resample_sums(cells.group, cells.n_groups, values, replicates, seed)
+
+
+def resample_sums(group: np.ndarray, n_groups: int, values: np.ndarray, replicates: int, seed: int) -> np.ndarray:
+    """(replicates, G, K): sums of ``values`` (C, K) over each group's cells drawn with replacement.
+
+    Groups are resampled independently (stratified), each from its own cells (``group``:
+    (C,) group index of each cell), in blocks of :data:`BLOCK` replicates (memory:
+    ``BLOCK`` x the largest group's cell count).
+    """
+    values = np.asarray(values, dtype=np.float64)
     rng = np.random.default_rng(seed)
-    out = np.empty((replicates, cells.n_groups, values.shape[1]))
-    for g, idx in enumerate(group_members(cells)):  # a loop over groups; replicates are vectorised
+    out = np.empty((replicates, n_groups, values.shape[1]))
+    for g, idx in enumerate(members(group, n_groups)):  # a loop over groups; replicates are vectorised
         columns = [np.ascontiguousarray(values[idx, j]) for j in range(values.shape[1])]
         for start, draws in speaker_draws(rng, len(idx), replicates):
             for j, col in enumerate(columns):
@@ -126,9 +137,14 @@ def speaker_draws(rng: np.random.Generator, k: int, replicates: int):
 
 def group_members(cells: Cells) -> list[np.ndarray]:
     """Indices of each group's cells, in the order :func:`bootstrap` draws from."""
-    order = np.argsort(cells.group, kind="stable")
-    bounds = np.concatenate([[0], np.cumsum(cells.speakers_per_group())])
-    return [order[bounds[g] : bounds[g + 1]] for g in range(cells.n_groups)]
+    return members(cells.group, cells.n_groups)
+
+
+def members(group: np.ndarray, n_groups: int) -> list[np.ndarray]:
+    """Indices of each group's cells (``group``: (C,) group index), in cell order."""
+    order = np.argsort(group, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(group, minlength=n_groups))])
+    return [order[bounds[g] : bounds[g + 1]] for g in range(n_groups)]
 
 
 def rate(errors: np.ndarray, ref_len: np.ndarray) -> np.ndarray:

@@ -8,6 +8,9 @@ alone.
 
 from __future__ import annotations
 
+from asr.audit.formatting import ci_label
+from asr.audit.schema import AttributeResult, Figures
+
 INTENDED_USE = (
     "Transcribing Mandarin and Chinese dialect speech for research and for products whose owners "
     "have checked the per-group error rates below on their own users. Not for decisions about "
@@ -16,26 +19,29 @@ INTENDED_USE = (
 )
 
 
-def model_card(fairness: dict, model_info: dict | None, summary: dict | None) -> dict:
-    """``{model, intended_use, training_data, evaluation_data, normalization, provenance, caveats}``."""
-    overall = fairness["overall"] or {}
-    by = fairness["config"]["by"]
+def model_card(overall: Figures, attributes: dict[str, AttributeResult], config, *, inputs: dict, unit: str,
+               metric: str, normalization: str, provenance: dict | None, model_info: dict | None,
+               summary: dict | None) -> dict:
+    """``{model, intended_use, training_data, evaluation_data, normalization, provenance, caveats}``.
+
+    ``config``: the resolved :class:`~asr.audit.config.AuditConfig`.
+    """
     return {
         "model": model_info or {"path": None, "note": "no model directory given (--model) or named in the results' meta.json"},
         "intended_use": INTENDED_USE,
         "training_data": _training(summary),
         "evaluation_data": {
-            "results": fairness["inputs"].get("results", []),
-            "manifests": fairness["inputs"].get("manifests", []),
-            "utterances": overall.get("utterances"),
-            "speakers": overall.get("speakers"),
-            "reference_tokens": overall.get("ref_len"),
-            "unit": fairness["unit"],
-            "attributes": {a: [g["group"] for g in fairness["attributes"][a]["groups"]] for a in by},
+            "results": inputs.get("results", []),
+            "manifests": inputs.get("manifests", []),
+            "utterances": overall.utterances,
+            "speakers": overall.speakers,
+            "reference_tokens": overall.ref_len,
+            "unit": unit,
+            "attributes": {a: [g.group for g in block.groups] for a, block in attributes.items()},
         },
-        "normalization": fairness["normalization"],
-        "provenance": provenance_summary(fairness.get("provenance") or {}),
-        "caveats": caveats(fairness, summary),
+        "normalization": normalization,
+        "provenance": provenance_summary(provenance or {}),
+        "caveats": caveats(attributes, config, metric, summary),
     }
 
 
@@ -82,32 +88,40 @@ def _training(summary: dict | None) -> dict:
     }
 
 
-def caveats(fairness: dict, summary: dict | None) -> list[str]:
+#: How each interval method is described in the caveats.
+METHOD_TEXT = {
+    "pooled_t": "t intervals over speakers (log scale; the larger of each group's own cluster-robust variance "
+                "and a model's that pools the spread of speakers over all groups)",
+    "cluster_t": "t intervals over speakers (log scale, cluster-robust variance)",
+    "studentized": "studentized speaker-bootstrap intervals",
+    "bca": "BCa speaker-bootstrap intervals",
+    "percentile": "percentile speaker-bootstrap intervals",
+}
+
+
+def caveats(attributes: dict[str, AttributeResult], config, metric: str, summary: dict | None) -> list[str]:
     """What limits the conclusions of this report."""
-    cfg = fairness["config"]
     out = [
-        f"Intervals are {int(100 * cfg['confidence'])}% percentile intervals from {cfg['replicates']} "
-        "speaker-bootstrap replicates (speakers resampled within each group); they cover sampling of "
-        "speakers, not a shift in who uses the system.",
-        f"{fairness['metric']} depends on the text normalisation stated below; figures computed with another "
+        f"Intervals are {ci_label(config.confidence)}s: {METHOD_TEXT[config.interval_method]}; they cover the "
+        "sampling of speakers, not a shift in who uses the system. With few speakers per group they are wide, and "
+        "benchmarks/bench_coverage.py measures how often they hold.",
+        f"{metric} depends on the text normalisation stated below; figures computed with another "
         "normalisation are not comparable.",
     ]
-    for attr, block in fairness["attributes"].items():
-        small = [g["group"] for g in block["groups"] if not g["eligible"]]
+    for attr, block in attributes.items():
+        small = [g.group for g in block.groups if not g.eligible]
         if small:
             out.append(
-                f"{attr}: {', '.join(small)} ha{'s' if len(small) == 1 else 've'} fewer than {cfg['min_speakers']} "
+                f"{attr}: {', '.join(small)} ha{'s' if len(small) == 1 else 've'} fewer than {config.min_speakers} "
                 "speakers (or no reference tokens) and are left out of the disparity summary; their figures are shown but weak."
             )
-        if block["missing"]:
-            out.append(f"{attr}: {block['missing']} utterances have no {attr}; reported as the group '(missing)'.")
-        adj = block.get("adjusted") or {}
-        if adj.get("sampled"):
-            out.append(f"{attr}: the count models were fitted on a random sample of {adj['speakers']} speakers "
-                       f"({adj['utterances']} utterances).")
-        disp = block["disparity"]
-        if disp.get("ratio_note"):
-            out.append(f"{attr}: {disp['ratio_note']}.")
+        if block.missing:
+            out.append(f"{attr}: {block.missing} utterances have no {attr}; reported as the group '(missing)'.")
+        if block.adjusted.sampled:
+            out.append(f"{attr}: the count models were fitted on a random sample of {block.adjusted.speakers} speakers "
+                       f"({block.adjusted.utterances} utterances).")
+        if block.disparity.ratio_note:
+            out.append(f"{attr}: {block.disparity.ratio_note}.")
     if not isinstance(summary, dict):
         out.append("The training data's composition is unknown (no data_summary.json), so error rates cannot be "
                    "set beside the amount of training data per group.")

@@ -15,12 +15,20 @@ class AuditConfig:
     intersections: also report every pair of ``by`` attributes.
     min_speakers: groups (and intersection cells) with fewer speakers are flagged and
         kept out of the disparity summary.
-    replicates: speaker-bootstrap replicates for every interval.
+    replicates: speaker-bootstrap replicates (bootstrap interval methods, and the release
+        comparison's probabilities of improvement).
     permutations: speaker permutations for each group-versus-rest test.
-    confidence: the level of every interval (percentile bootstrap).
+    confidence: the level of every interval.
+    interval_method: how intervals are computed (:mod:`asr.audit.intervals`): ``pooled_t``
+        (default: log-scale t interval with the larger of the group's own cluster-robust
+        variance and a pooled speaker-dispersion model's; MOVER for differences),
+        ``cluster_t``, ``studentized``, ``bca`` or ``percentile`` (the speaker bootstrap's
+        percentile interval, the only method before schema 2). Their coverage:
+        ``benchmarks/bench_coverage.py``.
     seed: seed of every random draw; the same seed gives the same report.
-    reference_groups: per attribute, the reference group of the error-rate ratios
-        (default: the group with the most reference tokens).
+    reference_groups: per attribute, the reference group of every error-rate ratio and
+        difference (the disparity summary, the count model, the release comparison);
+        default: the eligible group with the most reference tokens, named in the output.
     confounders: fields the adjusted model controls for when present in the results
         (``duration`` enters as its logarithm; ``snr_db`` with a missing-value indicator).
     cov_struct: working correlation of the GEE (``independence`` keeps the pooled-rate
@@ -39,6 +47,7 @@ class AuditConfig:
     replicates: int = 1000
     permutations: int = 1000
     confidence: float = 0.95
+    interval_method: Literal["pooled_t", "cluster_t", "studentized", "bca", "percentile"] = "pooled_t"
     seed: int = 0
     reference_groups: dict[str, str] = field(default_factory=dict)
     confounders: list[str] = field(default_factory=lambda: ["duration", "condition", "snr_db"])

@@ -1,87 +1,131 @@
-"""Disparity between groups: worst and best, ratio, difference, gaps to overall, tests.
+"""Disparity between groups: worst, best and reference group, ratio, difference, gaps, tests.
 
 Only *eligible* groups (at least ``min_speakers`` speakers, some reference tokens)
-enter. The worst and best groups are chosen on the point estimates; their
-intervals, the ratio's and the difference's come from the same speaker-bootstrap
-replicates (the named groups' CERs recomputed in every replicate), as does each
-group's gap to the overall CER (overall resampled within every group).
+enter. The worst and best groups are chosen on the point estimates. Ratios and
+differences are to a fixed *reference group* (:func:`choose_reference`: configured per
+attribute, else the eligible group with the most reference tokens), never to a group
+picked for being best, so a ratio means the same from run to run; the group compared
+with it is the highest-CER eligible group other than the reference (the worst group,
+unless the reference is itself the worst). Intervals (of the ratio, the difference and
+each group's gap to the overall CER) come from :mod:`asr.audit.intervals`.
 
 Each eligible group is tested against the rest of the set by a permutation test
 over speakers: under the null hypothesis that the group label does not matter, the
 labels of the (group, speaker) cells are exchangeable; the statistic is the
 absolute difference of pooled CERs, the p-value ``(1 + #{perm >= observed}) /
 (1 + permutations)``, and the p-values are Holm-corrected
-(``statsmodels.stats.multitest.multipletests``).
+(``statsmodels.stats.multitest.multipletests``). The worst (best) group *differs* when
+its test rejects and its CER is above (below) the rest's; the groups are
+*distinguishable* when any test rejects.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Mapping
 
-from asr.audit.bootstrap import DEL, INS, REF, SUB, Cells, error_rates, interval, rate
+import numpy as np
+from statsmodels.stats.multitest import multipletests
+
+from asr.audit.bootstrap import DEL, INS, REF, SUB, Cells, rate
+from asr.audit.config import AuditConfig
+from asr.audit.estimands import Sample, Term, difference, ratio
+from asr.audit.intervals import estimate
+from asr.audit.results import MISSING
+from asr.audit.schema import Disparity, Estimate, Gap, GroupResult, GroupTest
+from asr.errors import AsrError
 
 #: Permutations computed per block (bounds memory at blocks x cells).
 BLOCK = 64
+CONFIGURED, LARGEST = "configured", "most reference tokens"
 
 
-def summarize(cells: Cells, rows: list[dict], replicates: np.ndarray, confidence: float) -> dict:
-    """Worst, best, ratio, difference and gaps to overall, with intervals; ``estimable`` False with a reason."""
-    eligible = [g for g, r in enumerate(rows) if r["eligible"] and r["cer"] is not None]
-    boot = error_rates(replicates)
-    overall = error_rates(replicates.sum(axis=1))
+def choose_reference(attribute: str, ref_tokens: Mapping[str, float], config: AuditConfig,
+                     eligible: set[str] | None = None) -> tuple[str | None, str | None]:
+    """The reference group of ``attribute`` and why: ``(name, "configured" | "most reference tokens")``.
+
+    ``ref_tokens``: each group's summed reference length. Default: the group with the most
+    reference tokens among ``eligible`` (all but the missing-value group when ``None``);
+    ``(None, None)`` when no group qualifies. A configured group that is not in the
+    results is an :class:`AsrError`.
+    """
+    wanted = config.reference_groups.get(attribute)
+    if wanted is not None:
+        if wanted not in ref_tokens:
+            raise AsrError(
+                f"audit config: reference group {wanted!r} for {attribute!r} is not in the results "
+                f"(groups: {', '.join(map(str, ref_tokens))})"
+            )
+        return wanted, CONFIGURED
+    candidates = {g: n for g, n in ref_tokens.items() if n > 0 and g != MISSING and (eligible is None or g in eligible)}
+    if not candidates:
+        return None, None
+    return max(sorted(candidates), key=candidates.__getitem__), LARGEST
+
+
+def summarize(cells: Cells, rows: tuple[GroupResult, ...], sample: Sample, config: AuditConfig,
+              reference: tuple[str | None, str | None] = (None, None), tests: tuple[GroupTest, ...] = ()) -> Disparity:
+    """Worst, best, reference, the compared group's ratio and difference to the reference, gaps to overall."""
+    method, level = config.interval_method, config.confidence
+    eligible = [g for g, r in enumerate(rows) if r.eligible and r.cer is not None]
+    everyone = Term(tuple(range(cells.n_groups)))
     total = cells.values.sum(axis=0)
     overall_cer = float(rate(total[SUB] + total[DEL] + total[INS], total[REF]))
     gaps = []
     for g in eligible:
-        low, high = interval(boot[:, g] - overall, confidence)
-        gaps.append({"group": rows[g]["group"], "gap": rows[g]["cer"] - overall_cer, "low": low, "high": high})
-    out: dict = {"eligible_groups": [rows[g]["group"] for g in eligible], "gaps_to_overall": gaps}
+        _, low, high = estimate(difference(Term((g,)), everyone), sample, method, level)
+        gaps.append(Gap(rows[g].group, rows[g].cer - overall_cer, low, high))
+    base = {"eligible_groups": tuple(rows[g].group for g in eligible), "gaps_to_overall": tuple(gaps)}
     if len(eligible) < 2:
-        out.update(estimable=False, reason=f"{len(eligible)} eligible group(s); a disparity needs two")
-        return out
-    cers = np.array([rows[g]["cer"] for g in eligible])
+        return Disparity(estimable=False, reason=f"{len(eligible)} eligible group(s); a disparity needs two", **base)
+    names = [r.group for r in rows]
+    ref_name, source = reference
+    if ref_name is None or rows[names.index(ref_name)].cer is None:
+        return Disparity(estimable=False, reason="no reference group with reference tokens", **base)
+    ref = names.index(ref_name)
+    cers = np.array([rows[g].cer for g in eligible])
     worst, best = eligible[int(np.argmax(cers))], eligible[int(np.argmin(cers))]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio_boot = boot[:, worst] / boot[:, best]
-    wc, bc = rows[worst]["cer"], rows[best]["cer"]
-    out.update(
-        estimable=True,
-        worst_group=rows[worst]["group"],
-        best_group=rows[best]["group"],
-        worst_cer=_estimate(wc, boot[:, worst], confidence),
-        best_cer=_estimate(bc, boot[:, best], confidence),
-        ratio=_estimate(wc / bc if bc > 0 else None, ratio_boot, confidence),
-        difference=_estimate(wc - bc, boot[:, worst] - boot[:, best], confidence),
+    others = [g for g in eligible if g != ref]
+    compared = max(others, key=lambda g: rows[g].cer)
+    by_group = {t.group: t for t in tests}
+    significant = lambda g, sign: (t := by_group.get(rows[g].group)) is not None and t.significant and sign * t.difference > 0  # noqa: E731
+    value, low, high = estimate(ratio(Term((compared,)), Term((ref,))), sample, method, level)
+    d_value, d_low, d_high = estimate(difference(Term((compared,)), Term((ref,))), sample, method, level)
+    notes = []
+    if rows[ref].cer == 0:
+        notes.append("the reference group has no errors: the ratio is unbounded")
+    if not rows[ref].eligible:
+        notes.append(f"the reference group {ref_name} is not eligible ({rows[ref].flag})")
+    return Disparity(
+        estimable=True, **base,
+        worst_group=rows[worst].group, best_group=rows[best].group, reference_group=ref_name,
+        reference_source=source, compared_group=rows[compared].group,
+        worst_cer=_row_estimate(rows[worst]), best_cer=_row_estimate(rows[best]), reference_cer=_row_estimate(rows[ref]),
+        ratio=Estimate(value, low, high), difference=Estimate(d_value, d_low, d_high),
+        ratio_note="; ".join(notes) or None,
+        worst_differs=significant(worst, 1), best_differs=significant(best, -1),
+        distinguishable=any(t.significant for t in tests),
     )
-    if bc == 0:
-        out["ratio_note"] = "the best group has no errors: the ratio is unbounded"
-    return out
+
+
+def _row_estimate(row: GroupResult) -> Estimate:
+    return Estimate(row.cer, row.cer_low, row.cer_high)
 
 
 def group_tests(
-    cells: Cells, rows: list[dict], permutations: int, seed: int, alpha: float
-) -> list[dict]:
+    cells: Cells, rows: tuple[GroupResult, ...], permutations: int, seed: int, alpha: float
+) -> tuple[GroupTest, ...]:
     """Each eligible group against the rest: permutation p-value and Holm-adjusted p-value."""
-    from statsmodels.stats.multitest import multipletests
-
-    eligible = [g for g, r in enumerate(rows) if r["eligible"] and r["cer"] is not None]
+    eligible = [g for g, r in enumerate(rows) if r.eligible and r.cer is not None]
     if len(eligible) < 2:
-        return []
+        return ()
     observed, p = permutation_pvalues(cells, permutations, seed)
     raw = p[eligible]
     reject, adjusted, _, _ = multipletests(raw, alpha=alpha, method="holm")
-    return [
-        {
-            "group": rows[g]["group"],
-            "cer": rows[g]["cer"],
-            "rest_cer": float(observed[1][g]),
-            "difference": float(observed[0][g] - observed[1][g]),
-            "p_value": float(raw[i]),
-            "p_holm": float(adjusted[i]),
-            "significant": bool(reject[i]),
-        }
+    return tuple(
+        GroupTest(rows[g].group, rows[g].cer, float(observed[1][g]), float(observed[0][g] - observed[1][g]),
+                  float(raw[i]), float(adjusted[i]), bool(reject[i]))
         for i, g in enumerate(eligible)
-    ]
+    )
 
 
 def permutation_pvalues(cells: Cells, permutations: int, seed: int):
@@ -113,8 +157,3 @@ def permutation_pvalues(cells: Cells, permutations: int, seed: int):
         done += b
     return (cer_g, cer_rest), (1 + exceed) / (1 + permutations)
 
-
-def _estimate(value, samples: np.ndarray, confidence: float) -> dict:
-    low, high = interval(samples, confidence)
-    value = None if value is None or not np.isfinite(value) else float(value)
-    return {"value": value, "low": low, "high": high}

@@ -6,7 +6,8 @@ probability that ``NAME`` got worse than the baseline exceeds ``P``. ATTRIBUTE
 defaults to the headline attribute (the first of ``--by``).
 
 Metrics of this release: ``worst_group_cer``, ``best_group_cer``, ``overall_cer``,
-``ratio`` (worst/best), ``difference`` (worst - best).
+``ratio`` and ``difference`` (the highest-CER group other than the reference group,
+over and minus the reference group: normally the worst group's).
 Against ``--baseline`` (paired, same utterances): ``worst_group_cer_delta``,
 ``best_group_cer_delta``, ``ratio_delta``, ``overall_cer_delta`` (this release minus
 the baseline), and ``p_worst_group_cer_worse``, ``p_best_group_cer_worse``,
@@ -24,6 +25,7 @@ import operator
 import re
 from dataclasses import dataclass
 
+from asr.audit.schema import AuditResult, GateResult
 from asr.errors import AsrError
 
 CURRENT = ("worst_group_cer", "best_group_cer", "overall_cer", "ratio", "difference")
@@ -73,40 +75,38 @@ def parse_gate(text: str) -> Gate:
     return Gate(text.strip(), attr, metric, op, threshold)
 
 
-def evaluate(gates: list[Gate], fairness: dict) -> list[dict]:
-    """Each gate's value and whether it failed, from a ``fairness.json`` dict."""
+def evaluate(gates: list[Gate], result: AuditResult) -> tuple[GateResult, ...]:
+    """Each gate's value and whether it failed."""
     out = []
     for gate in gates:
-        attr = gate.attribute or fairness["headline"]["attribute"]
-        value, why = _value(gate, attr, fairness)
+        attr = gate.attribute or result.headline.attribute
+        value, why = _value(gate, attr, result)
         failed = value is None or OPERATORS[gate.op](value, gate.threshold)
         if value is None:
             message = f"{gate.text}: cannot be evaluated ({why}); failing closed"
         else:
             message = f"{gate.text}: {attr} {gate.metric} = {value:.4g} {'' if failed else 'not '}{gate.op} {gate.threshold:g}"
-        out.append({"gate": gate.text, "attribute": attr, "metric": gate.metric, "op": gate.op,
-                    "threshold": gate.threshold, "value": value, "failed": bool(failed), "message": message})
-    return out
+        out.append(GateResult(gate.text, attr, gate.metric, gate.op, gate.threshold, value, bool(failed), message))
+    return tuple(out)
 
 
-def _value(gate: Gate, attr: str, fairness: dict) -> tuple[float | None, str]:
-    if attr not in fairness["attributes"]:
+def _value(gate: Gate, attr: str, result: AuditResult) -> tuple[float | None, str]:
+    if attr not in result.attributes:
         return None, f"attribute {attr!r} was not audited"
     if gate.needs_baseline:
-        comparison = fairness.get("baseline")
-        if not comparison:
+        if result.baseline is None:
             return None, "it needs --baseline"
-        block = comparison["attributes"].get(attr, {})
+        block = result.baseline.attributes.get(attr)
         base = gate.metric.removeprefix("p_").removesuffix("_worse").removesuffix("_delta")
-        change = block.get(base)
+        change = getattr(block, base, None) if block is not None else None
         if change is None:
-            return None, block.get("reason", f"no {base} in the comparison")
+            return None, (block.reason if block is not None and block.reason else f"no {base} in the comparison")
         key = "p_worse" if gate.metric.startswith("p_") else "delta"
-        return change.get(key), f"{base} {key} not estimable"
-    summary = fairness["attributes"][attr]["disparity"]
+        return getattr(change, key), f"{base} {key} not estimable"
     if gate.metric == "overall_cer":
-        return fairness["overall"]["cer"], "no reference tokens"
-    if not summary.get("estimable"):
-        return None, summary.get("reason", "disparity not estimable")
+        return result.overall.cer, "no reference tokens"
+    summary = result.attributes[attr].disparity
+    if not summary.estimable:
+        return None, summary.reason or "disparity not estimable"
     key = {"worst_group_cer": "worst_cer", "best_group_cer": "best_cer"}.get(gate.metric, gate.metric)
-    return summary[key]["value"], f"{gate.metric} not estimable"
+    return getattr(summary, key).value, f"{gate.metric} not estimable"

@@ -1,24 +1,10 @@
 """``asr audit`` end to end: results files in, ``reports/<release>/`` out.
 
-:func:`audit` computes the ``fairness.json`` dict from a results table;
-:func:`run_audit` reads the inputs, calls it, writes ``fairness.json``,
-``fairness.html`` and ``results.jsonl`` into ``<output_dir>/<release>/`` and
-refreshes ``<output_dir>/index.html``, then evaluates the release gates.
-
-``fairness.json`` (schema ``asr-fairness/1``), top level::
-
-    schema, release, created, asr_version, inputs {results, model, baseline},
-    config (resolved), metric ("CER"/"WER"), unit, normalization,
-    overall {utterances, speakers, ref_len, errors, sub, del, ins, cer, cer_low, cer_high, *_rate},
-    headline {attribute, estimable, worst_group, best_group, worst_cer, best_cer, ratio, difference, text},
-    attributes {attr: {missing, groups [...], disparity {...}, tests [...], adjusted {...}, matched {...}}},
-    intersections [{attributes [a, b], cells [...]}],
-    explanations (asr.audit.explain.explain of the headline attribute),
-    baseline (asr.audit.release.compare_with_baseline, or null),
-    gates [{gate, attribute, metric, op, threshold, value, failed, message}],
-    model_card {model, intended_use, training_data, evaluation_data, normalization, provenance, caveats},
-    provenance {audit, decode, model} (asr.provenance records: what audited, decoded, trained),
-    warnings [...], timings {step: seconds}
+:func:`audit` computes an :class:`~asr.audit.schema.AuditResult` from a results table;
+:func:`run_audit` reads the inputs, calls it, evaluates the release gates, writes
+``fairness.json`` (:func:`asr.audit.schema.to_json`; its schema is documented in
+:mod:`asr.audit.schema`), ``fairness.html`` and ``results.jsonl`` into
+``<output_dir>/<release>/`` and refreshes ``<output_dir>/index.html``.
 """
 
 from __future__ import annotations
@@ -38,39 +24,39 @@ import pandas as pd
 
 from asr.audit import gates as gates_mod
 from asr.audit.adjusted import adjusted_disparity
-from asr.audit.bootstrap import bootstrap, make_cells
+from asr.audit.bootstrap import make_cells
 from asr.audit.card import model_card
 from asr.audit.config import AuditConfig
-from asr.audit.disparity import group_tests, summarize
+from asr.audit.disparity import choose_reference, group_tests, summarize
 from asr.audit.explain import explain
-from asr.audit.groups import group_rows, overall_row
+from asr.audit.groups import group_rows, overall_row, sample_of
+from asr.audit.headline import headline
 from asr.audit.matched import matched_comparison
-from asr.audit.release import compare_with_baseline, release_summaries, render_index
+from asr.audit.release import compare_with_baseline, release_summaries, render_index, resolve_baseline
 from asr.audit.report import render_report
 from asr.audit.results import (
     MISSING, check_attributes, default_attributes, group_labels, normalization_of, read_meta, read_results,
 )
+from asr.audit.schema import AttributeResult, AuditResult, Figures, GateResult, Intersection, frozen_map, to_json
 from asr.manifest.records import METADATA_FIELDS
-from asr.config import to_dict
 from asr.errors import AsrError
 from asr.io import atomic_write, open_text, write_json
 from asr.provenance import differences as provenance_differences
 from asr.provenance import provenance as provenance_record
 
 log = logging.getLogger(__name__)
-SCHEMA = "asr-fairness/1"
 HTML_FILE, JSON_FILE, RESULTS_FILE, INDEX_FILE = "fairness.html", "fairness.json", "results.jsonl", "index.html"
 MODEL_SUMMARY_FILE = "data_summary.json"
 
 
 @dataclass(frozen=True)
 class AuditOutput:
-    """What :func:`run_audit` wrote and whether a gate failed."""
+    """What :func:`run_audit` computed and wrote, and the gates that failed."""
 
-    fairness: dict
+    result: AuditResult
     directory: Path
     index: Path
-    failed_gates: list[dict]
+    failed_gates: tuple[GateResult, ...]
 
 
 def audit(
@@ -83,8 +69,8 @@ def audit(
     baseline: str | Path | None = None,
     inputs: dict | None = None,
     provenance: dict | None = None,
-) -> dict:
-    """The ``fairness.json`` dict of a results table (see the module docstring).
+) -> AuditResult:
+    """The audit of a results table (one row per utterance, the results-file columns).
 
     ``provenance``: ``{"audit", "decode", "model"}`` records (:mod:`asr.provenance`), or None.
     """
@@ -97,12 +83,59 @@ def audit(
         timings[name] = round(now - clock, 3)
         clock = now
 
-    warnings: list[str] = []
+    by, warnings = _attributes_to_audit(results, config)
+    config = dataclasses.replace(config, by=by)
+    unit = str(results["unit"].dropna().iloc[0]) if "unit" in results and results["unit"].notna().any() else "char"
+    metric = "CER" if unit == "char" else "WER"
+    attributes: dict[str, AttributeResult] = {}
+    overall: Figures | None = None
+    explaining = _start_explain(results, by[0], data_summary, config)
+    for attr in by:
+        block, whole = _audit_attribute(results, attr, config, lap, with_overall=overall is None)
+        attributes[attr] = block
+        overall = overall or whole
+        if block.missing:
+            warnings.append(f"{attr}: {block.missing} utterance(s) have no value; they form the group {MISSING}")
+    intersections = []
+    if config.intersections:
+        for a, b in itertools.combinations(by, 2):
+            cells = make_cells(results, [a, b])
+            rows = group_rows(cells, sample_of(cells, config), config)
+            intersections.append(Intersection((a, b), rows, sum(not r.eligible for r in rows)))
+        lap("intersections")
+    try:
+        explanations = explaining()
+    except AsrError as e:  # e.g. results with counts but no texts: the rest of the audit stands
+        explanations = None
+        warnings.append(f"explanations not computed: {e}")
+    lap("explanations (wait)")
+    references = {a: block.disparity.reference_group for a, block in attributes.items()}
+    comparison = compare_with_baseline(results, baseline, by, config, references) if baseline else None
+    lap("baseline")
+    inputs = inputs or {}
+    normalization = normalization or normalization_of(results, [])
+    card = model_card(overall, attributes, config, inputs=inputs, unit=unit, metric=metric, normalization=normalization,
+                      provenance=provenance, model_info=model_info, summary=data_summary)
+    return AuditResult(
+        release=release, created=dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        asr_version=_version(), inputs=frozen_map(inputs), config=config, metric=metric, unit=unit,
+        normalization=normalization, overall=overall,
+        headline=headline(by[0], attributes[by[0]].disparity, metric, config.confidence),
+        attributes=frozen_map(attributes), intersections=tuple(intersections), explanations=explanations,
+        baseline=comparison, model_card=card, provenance=provenance, warnings=tuple(warnings),
+        timings=frozen_map(timings),
+    )
+
+
+def _attributes_to_audit(results: pd.DataFrame, config: AuditConfig) -> tuple[list[str], list[str]]:
+    """The attributes to audit and warnings about those skipped.
+
+    A known metadata field that no utterance has (a Common Voice split without accents) is
+    skipped with a warning; any other unknown name is an error (a typo in ``--by``).
+    """
     by = list(config.by) or default_attributes(results)
-    # A known metadata field that no utterance has (a Common Voice split without accents) is
-    # skipped with a warning; any other unknown name is an error (a typo in --by).
     absent = [a for a in by if a in METADATA_FIELDS and a not in results.columns]
-    warnings += [f"{a}: no utterance has this field; not audited" for a in absent]
+    warnings = [f"{a}: no utterance has this field; not audited" for a in absent]
     by = [a for a in by if a not in absent]
     if absent and not by:
         present = ", ".join(default_attributes(results)) or "none"
@@ -110,72 +143,26 @@ def audit(
     if not by:
         raise AsrError("results have no metadata field to group by (expected e.g. dialect, gender); pass --by")
     check_attributes(results, by)
-    config = dataclasses.replace(config, by=by)
-    unit = str(results["unit"].dropna().iloc[0]) if "unit" in results and results["unit"].notna().any() else "char"
-    attributes = {}
-    overall = None
-    explaining = _start_explain(results, by[0], data_summary, config)
-    for attr in by:
-        cells = make_cells(results, [attr])
-        reps = bootstrap(cells, config.replicates, config.seed)
-        rows = group_rows(cells, reps, config.min_speakers, config.confidence)
-        if overall is None:
-            overall = overall_row(cells, reps, config.confidence)
-        missing = int((np.asarray(group_labels(results, attr)) == MISSING).sum())
-        if missing:
-            warnings.append(f"{attr}: {missing} utterance(s) have no value; they form the group {MISSING}")
-        attributes[attr] = {
-            "missing": missing,
-            "groups": rows,
-            "disparity": summarize(cells, rows, reps, config.confidence),
-            "tests": group_tests(cells, rows, config.permutations, config.seed, 1 - config.confidence),
-        }
-        lap(f"groups:{attr}")
-        attributes[attr]["adjusted"] = adjusted_disparity(results, attr, config)
-        lap(f"adjusted:{attr}")
-        attributes[attr]["matched"] = matched_comparison(results, attr, config)
-        lap(f"matched:{attr}")
-    intersections = []
-    if config.intersections:
-        for a, b in itertools.combinations(by, 2):
-            cells = make_cells(results, [a, b])
-            reps = bootstrap(cells, config.replicates, config.seed)
-            rows = group_rows(cells, reps, config.min_speakers, config.confidence)
-            intersections.append({"attributes": [a, b], "cells": rows,
-                                  "flagged": sum(not r["eligible"] for r in rows)})
-        lap("intersections")
-    headline = _headline(by[0], attributes[by[0]]["disparity"], unit)
-    try:
-        explanations = explaining()
-    except AsrError as e:  # e.g. results with counts but no texts: the rest of the audit stands
-        explanations = None
-        warnings.append(f"explanations not computed: {e}")
-    lap("explanations (wait)")
-    comparison = compare_with_baseline(results, baseline, by, config) if baseline else None
-    lap("baseline")
-    fairness = {
-        "schema": SCHEMA,
-        "release": release,
-        "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
-        "asr_version": _version(),
-        "inputs": inputs or {},
-        "config": to_dict(config),
-        "metric": "CER" if unit == "char" else "WER",
-        "unit": unit,
-        "normalization": normalization or normalization_of(results, []),
-        "overall": overall,
-        "headline": headline,
-        "attributes": attributes,
-        "intersections": intersections,
-        "explanations": explanations,
-        "baseline": comparison,
-        "gates": [],
-        "provenance": provenance,
-        "warnings": warnings,
-    }
-    fairness["model_card"] = model_card(fairness, model_info, data_summary)
-    fairness["timings"] = timings
-    return fairness
+    return by, warnings
+
+
+def _audit_attribute(results: pd.DataFrame, attr: str, config: AuditConfig, lap,
+                     with_overall: bool) -> tuple[AttributeResult, Figures | None]:
+    """Groups, reference, tests, disparity, adjusted and matched comparisons of one attribute."""
+    cells = make_cells(results, [attr])
+    sample = sample_of(cells, config)
+    rows = group_rows(cells, sample, config)
+    overall = overall_row(cells, sample, config) if with_overall else None
+    reference = choose_reference(attr, {r.group: r.ref_len for r in rows}, config, {r.group for r in rows if r.eligible})
+    tests = group_tests(cells, rows, config.permutations, config.seed, 1 - config.confidence)
+    disparity = summarize(cells, rows, sample, config, reference, tests)
+    lap(f"groups:{attr}")
+    adjusted = adjusted_disparity(results, attr, config, reference[0])
+    lap(f"adjusted:{attr}")
+    matched = matched_comparison(results, attr, config, reference)
+    lap(f"matched:{attr}")
+    missing = int((np.asarray(group_labels(results, attr)) == MISSING).sum())
+    return AttributeResult(missing, rows, disparity, tests, adjusted, matched), overall
 
 
 #: From this many utterances on, the explanations (pure Python) run in a forked process beside
@@ -233,8 +220,6 @@ def run_audit(
         needs = next(g for g in gates if g.needs_baseline)
         raise AsrError(f"--fail-if {needs.text!r} compares with a baseline: pass --baseline")
     if baseline is not None:
-        from asr.audit.release import resolve_baseline
-
         resolve_baseline(baseline)  # a missing baseline fails now, not after the whole audit
     started = time.perf_counter()
     paths = [Path(p) for p in results_paths]
@@ -245,7 +230,7 @@ def run_audit(
     model_info, data_summary = _read_model(model_dir)
     records = _provenance(metas, model_dir)
     out_dir = Path(output_dir) / release
-    fairness = audit(
+    result = audit(
         results, config, release=release, normalization=normalization_of(results, metas),
         data_summary=data_summary, model_info=model_info, baseline=baseline,
         inputs={"results": [str(p) for p in paths], "model": str(model_dir) if model_dir else None,
@@ -254,20 +239,22 @@ def run_audit(
                 "decoding": next((m["decoding"] for m in metas if m.get("decoding")), None)},
         provenance=records,
     )
+    warnings = list(result.warnings)
     if baseline is not None:
         for warning in baseline_provenance_warnings(records, baseline):
             log.warning("%s", warning)
-            fairness["warnings"].append(warning)
-    fairness["timings"] = {"read": round(read_seconds, 3), **fairness["timings"]}
-    fairness["gates"] = gates_mod.evaluate(gates, fairness)
+            warnings.append(warning)
+    result = dataclasses.replace(result, warnings=tuple(warnings),
+                                 timings=frozen_map({"read": round(read_seconds, 3), **result.timings}))
+    result = dataclasses.replace(result, gates=gates_mod.evaluate(gates, result))
     _write_results(paths, results, out_dir / RESULTS_FILE)
-    write_json(out_dir / JSON_FILE, _jsonable(fairness))
+    write_json(out_dir / JSON_FILE, to_json(result))
     with atomic_write(out_dir / HTML_FILE) as f:
-        f.write(render_report(fairness))
+        f.write(render_report(result))
     index = Path(output_dir) / INDEX_FILE
     with atomic_write(index) as f:
         f.write(render_index(release_summaries(output_dir)))
-    return AuditOutput(fairness, out_dir, index, [g for g in fairness["gates"] if g["failed"]])
+    return AuditOutput(result, out_dir, index, tuple(g for g in result.gates if g.failed))
 
 
 def _provenance(metas: list[dict], model_dir: Path | None) -> dict:
@@ -302,33 +289,6 @@ def baseline_provenance_warnings(records: dict, baseline: str | Path) -> list[st
             warnings.append(f"the baseline and this release were {verb} under different settings "
                             f"({'; '.join(found)}): part of a difference may come from that, not the model")
     return warnings
-
-
-def _headline(attr: str, disparity: dict, unit: str) -> dict:
-    metric = "CER" if unit == "char" else "WER"
-    if not disparity.get("estimable"):
-        return {"attribute": attr, "estimable": False, "text": f"No {attr} disparity: {disparity.get('reason')}."}
-    w, r, d = disparity["worst_cer"], disparity["ratio"], disparity["difference"]
-    if disparity["worst_group"] == disparity["best_group"] or d["value"] == 0:
-        return {
-            "attribute": attr, "estimable": True, "worst_group": disparity["worst_group"],
-            "best_group": disparity["best_group"], "worst_cer": w, "best_cer": disparity["best_cer"],
-            "ratio": r, "difference": d,
-            "text": f"By {attr}, no gap: every group has the same {metric}, {_pct(w['value'])}.",
-        }
-    text = (
-        f"By {attr}, {disparity['worst_group']} has the highest {metric}: {_pct(w['value'])} "
-        f"(95% CI {_pct(w['low'])}–{_pct(w['high'])}), {_pts(d['value'])} points above "
-        f"{disparity['best_group']} ({_pct(disparity['best_cer']['value'])}; difference CI "
-        f"{_pts(d['low'])}–{_pts(d['high'])} points)"
-    )
-    if r["value"] is not None:
-        text += f", {r['value']:.2f}× its rate (CI {_num(r['low'])}–{_num(r['high'])}×)"
-    return {
-        "attribute": attr, "estimable": True, "worst_group": disparity["worst_group"],
-        "best_group": disparity["best_group"], "worst_cer": w, "best_cer": disparity["best_cer"],
-        "ratio": r, "difference": d, "text": text + ".",
-    }
 
 
 def _read_model(model_dir: Path | None) -> tuple[dict | None, dict | None]:
@@ -381,33 +341,7 @@ def _plain(v):
     return None if v is pd.NA else v
 
 
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        return float(obj) if np.isfinite(obj) else None
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
-
-
 def _version() -> str:
     from asr import __version__
 
     return __version__
-
-
-def _pct(x) -> str:
-    return "–" if x is None else f"{100 * x:.1f}%"
-
-
-def _pts(x) -> str:
-    return "–" if x is None else f"{100 * x:.1f}"
-
-
-def _num(x) -> str:
-    return "–" if x is None else f"{x:.2f}"

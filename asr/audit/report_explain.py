@@ -2,25 +2,28 @@
 
 Rendered defensively: a key the explanation does not carry renders as "not
 available", never as an exception, since the explanation and the report evolve
-separately. Every data string is escaped with :func:`asr.audit.report.e`.
+separately. Every data string is escaped with :func:`asr.audit.formatting.e`.
 """
 
 from __future__ import annotations
 
-from asr.audit.report import e, fmt_num, fmt_pct
+from asr.audit.formatting import e, fmt_num, fmt_pct
+from asr.audit.schema import AuditResult
 from asr.audit.svg import interval_plot, scatter_plot
 
 
-def render_explanations(x: dict | None, f: dict) -> str:
+def render_explanations(x: dict | None, r: AuditResult) -> str:
+    """The explanations of :func:`asr.audit.explain.explain` (``x``) beside the audit ``r``."""
     if not x:
         return "<p class=muted>No explanations were computed.</p>"
-    metric = f["metric"]
-    groups = {r["group"]: r for r in f["attributes"][x.get("by", f["config"]["by"][0])]["groups"]}
+    metric = r.metric
+    block = r.attributes[x.get("by", r.config.by[0])]
+    groups = {g.group: g for g in block.groups}
     html = _composition(x.get("training_composition") or [], groups, metric)
     html += "<h3>By reference length and recording condition</h3>"
     html += "<h4>By length (tokens)</h4>" + _pooled_plot(x.get("by_length") or [], "bin", metric)
     html += "<h4>By condition</h4>" + _pooled_plot(x.get("by_condition") or [], "condition", metric)
-    worst = f["attributes"][x.get("by", f["config"]["by"][0])]["disparity"].get("worst_group")
+    worst = block.disparity.worst_group
     html += _char_confusions(x.get("char_confusions") or {}, worst)
     html += _pinyin(x.get("pinyin_confusions") or {}, worst)
     html += _worst(x.get("worst_utterances") or {}, metric)
@@ -33,10 +36,10 @@ def _composition(rows: list[dict], groups: dict, metric: str) -> str:
         return html + "<p class=muted>No training-data summary available.</p>"
     points = []
     for r in rows:
-        g = groups.get(r["group"], {})
+        g = groups.get(r["group"])
         if r.get("train_hours") is not None and r.get("cer") is not None:
             points.append({"label": r["group"], "x": r["train_hours"], "y": r["cer"],
-                           "low": g.get("cer_low"), "high": g.get("cer_high")})
+                           "low": g.cer_low if g else None, "high": g.cer_high if g else None})
     if points:
         html += scatter_plot(points, "training hours", metric)
     else:
@@ -47,9 +50,10 @@ def _composition(rows: list[dict], groups: dict, metric: str) -> str:
         f"<td class=num>{e(r.get('train_speakers') if r.get('train_speakers') is not None else '–')}</td>"
         f"<td class=num>{fmt_pct(r.get('train_share'))}</td><td class=num>{e(r.get('utterances', ''))}</td>"
         f"<td class=num><b>{fmt_pct(r.get('cer'))}</b></td></tr>" for r in rows)
-    return html + ("<table><thead><tr><th>group</th><th class=num>train hours</th><th class=num>train utts</th>"
-                   "<th class=num>train speakers</th><th class=num>share of hours</th><th class=num>test utts</th>"
-                   f"<th class=num>{e(metric)}</th></tr></thead><tbody>{body}</tbody></table>")
+    return html + ("<div class=scroll><table><thead><tr><th>group</th><th class=num>train hours</th>"
+                   "<th class=num>train utts</th><th class=num>train speakers</th><th class=num>share of hours</th>"
+                   f"<th class=num>test utts</th><th class=num>{e(metric)}</th></tr></thead><tbody>{body}</tbody>"
+                   "</table></div>")
 
 
 def _pooled_plot(rows: list[dict], key: str, metric: str) -> str:
@@ -58,8 +62,9 @@ def _pooled_plot(rows: list[dict], key: str, metric: str) -> str:
     plot = interval_plot([{"label": r[key], "value": r.get("cer")} for r in rows], label=metric)
     body = "".join(f"<tr><td>{e(r[key])}</td><td class=num>{e(r.get('utterances'))}</td>"
                    f"<td class=num>{e(r.get('ref_len'))}</td><td class=num>{fmt_pct(r.get('cer'))}</td></tr>" for r in rows)
-    return plot + (f"<table><thead><tr><th>{e(key)}</th><th class=num># utt</th><th class=num># ref</th>"
-                   f"<th class=num>{e(metric)}</th></tr></thead><tbody>{body}</tbody></table>")
+    return plot + (f"<div class=scroll><table><thead><tr><th>{e(key)}</th><th class=num># utt</th>"
+                   f"<th class=num># ref</th><th class=num>{e(metric)}</th></tr></thead><tbody>{body}</tbody>"
+                   "</table></div>")
 
 
 def _pairs_table(rows: list[dict], title: str, with_op: bool = False) -> str:
@@ -112,12 +117,14 @@ def _worst(worst: dict, metric: str) -> str:
             f"<tr><td>{e(r.get('id'))}</td><td>{e(r.get('speaker'))}</td><td class=num>{fmt_pct(r.get('cer'))}</td>"
             f"<td><div class=align>{_ops_spans(r.get('ref_aligned', ''), r.get('ops', ''))}</div>"
             f"<div class=align>{_ops_spans(r.get('hyp_aligned', ''), r.get('ops', ''))}</div></td></tr>" for r in rows)
-        html += (f"<details><summary>{e(group)} ({len(rows)})</summary><table><thead><tr><th>id</th><th>speaker</th>"
-                 f"<th class=num>{e(metric)}</th><th>reference / hypothesis</th></tr></thead><tbody>{body}</tbody></table></details>")
+        html += (f"<details><summary>{e(group)} ({len(rows)})</summary><div class=scroll><table><thead><tr>"
+                 f"<th>id</th><th>speaker</th><th class=num>{e(metric)}</th><th>reference / hypothesis</th></tr></thead>"
+                 f"<tbody>{body}</tbody></table></div></details>")
     return html
 
 
 def render_model_card(card: dict) -> str:
+    """The model card (:func:`asr.audit.card.model_card`)."""
     model = card.get("model") or {}
     arch = model.get("architecture") or {}
     details = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in model.items() if k != "architecture")
@@ -138,15 +145,15 @@ def render_model_card(card: dict) -> str:
     ev = card.get("evaluation_data") or {}
     attrs = "".join(f"<li>{e(a)}: {e(', '.join(map(str, g)))}</li>" for a, g in (ev.get("attributes") or {}).items())
     return (
-        f"<h3>Model details</h3><table><tbody>{details}</tbody></table>"
+        f"<h3>Model details</h3><div class=scroll><table><tbody>{details}</tbody></table></div>"
         f"<h3>Intended use</h3><p>{e(card.get('intended_use'))}</p>"
         f"<h3>Training data</h3>{tdata}"
         f"<h3>Evaluation data</h3><p>{e(ev.get('utterances'))} utterances, {e(ev.get('speakers'))} speakers, "
         f"{e(ev.get('reference_tokens'))} reference {e(ev.get('unit'))}s from {e(', '.join(ev.get('results') or []))}"
         f"{' (manifests: ' + e(', '.join(ev['manifests'])) + ')' if ev.get('manifests') else ''}.</p><ul>{attrs}</ul>"
         f"<h3>Normalisation</h3><p><code>{e(card.get('normalization'))}</code></p>"
-        f"<h3>Provenance</h3><table><tbody>"
+        f"<h3>Provenance</h3><div class=scroll><table><tbody>"
         + "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in (card.get("provenance") or {}).items())
-        + "</tbody></table>"
+        + "</tbody></table></div>"
         f"<h3>Caveats</h3><ul>{''.join(f'<li>{e(c)}</li>' for c in card.get('caveats') or [])}</ul>"
     )

@@ -1,15 +1,20 @@
-"""``asr audit``: per-group error rates with speaker-bootstrap intervals, a self-contained report, gates."""
+"""``asr audit``: per-group error rates with intervals over speakers, a self-contained report, gates."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+# asr.audit.intervals.METHODS, written out: importing it loads numpy and scipy, which every other
+# subcommand's start-up would pay for (a test keeps the two equal).
+METHODS = ("pooled_t", "cluster_t", "studentized", "bca", "percentile")
+
 HELP = "audit error rates per dialect/gender/age/condition and write reports/<release>/fairness.html"
 DESCRIPTION = """\
 Audit a recognizer's results files (asr decode's results-*.jsonl) for disparities between groups:
-pooled CER per group and per intersection of two attributes, 95% intervals from a bootstrap over
-speakers, worst/best ratio and difference, a permutation test of each group against the rest (Holm),
+pooled CER per group and per intersection of two attributes, intervals over speakers (--interval-method),
+the worst group's ratio and difference to a reference group (reference_groups in --config, default
+the group with the most reference tokens), a permutation test of each group against the rest (Holm),
 error-rate ratios from a count model before and after adjusting for duration, condition and SNR, a
 comparison on shared sentences, explanations, and a model card. Writes
 <output-dir>/<release>/{fairness.html, fairness.json, results.jsonl} and <output-dir>/index.html.
@@ -42,6 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-speakers", type=int, default=None, help="fewer speakers: flagged, not compared (default 5)")
     parser.add_argument("--replicates", type=int, default=None, help="speaker-bootstrap replicates (default 1000)")
     parser.add_argument("--permutations", type=int, default=None, help="permutations per group test (default 1000)")
+    parser.add_argument("--interval-method", default=None, choices=METHODS,
+                        help="how intervals are computed (default pooled_t; percentile: the speaker bootstrap's)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     parser.add_argument("--fail-if", action="append", default=None, metavar="GATE", help="a release gate (see below)")
     parser.add_argument("--config", default=None, help="audit config YAML (e.g. recipes/dialect/conf/audit.yaml)")
@@ -61,17 +68,18 @@ def run(args: argparse.Namespace) -> int:
         "replicates": args.replicates,
         "permutations": args.permutations,
         "seed": args.seed,
+        "interval_method": args.interval_method,
     }
     config = load_config(AuditConfig, args.config, overrides)
     if args.fail_if:
         config = dataclasses.replace(config, fail_if=[*config.fail_if, *args.fail_if])
     release = args.release or Path(args.results[0]).parent.parent.name or "release"
     out = run_audit(args.results, release, args.output_dir, config, baseline=args.baseline, model=args.model)
-    print(out.fairness["headline"]["text"])
+    print(out.result.headline.text)
     print(f"wrote {out.directory / 'fairness.html'}, fairness.json, results.jsonl; index {out.index}")
-    for gate in out.fairness["gates"]:
-        print(f"gate {'FAILED' if gate['failed'] else 'passed'}: {gate['message']}")
+    for gate in out.result.gates:
+        print(f"gate {'FAILED' if gate.failed else 'passed'}: {gate.message}")
     if out.failed_gates:
-        print(f"asr audit: release gate failed: {out.failed_gates[0]['message']}", file=sys.stderr)
+        print(f"asr audit: release gate failed: {out.failed_gates[0].message}", file=sys.stderr)
         return EXIT_GATE_FAILED
     return 0

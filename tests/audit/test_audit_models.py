@@ -12,6 +12,7 @@ from asr.audit.adjusted import adjusted_disparity
 from asr.audit.config import AuditConfig
 from asr.audit.matched import matched_comparison
 from asr.audit.results import MISSING, default_attributes, read_results
+from asr.audit.schema import AdjustedRow
 from asr.audit.synthetic import make_results
 from asr.errors import AsrError
 
@@ -34,24 +35,27 @@ def _confounded(n: int = 3000, seed: int = 0) -> pd.DataFrame:
 def test_unadjusted_ratio_is_the_ratio_of_pooled_rates_and_adjustment_removes_a_confounded_gap():
     df = _confounded()
     out = adjusted_disparity(df, "dialect", AuditConfig(reference_groups={"dialect": "A"}))
-    assert out["estimable"] and out["reference"] == "A"
-    (row,) = out["rows"]
+    assert out.estimable and out.reference == "A"
+    (row,) = out.rows
     rate = lambda g: df.loc[df.dialect == g, "sub"].sum() / df.loc[df.dialect == g, "ref_len"].sum()  # noqa: E731
-    assert row["unadjusted"]["ratio"] == pytest.approx(rate("B") / rate("A"), rel=1e-6)
-    assert row["unadjusted"]["low"] > 1.3  # a clear raw gap ...
-    assert row["adjusted"]["low"] < 1 < row["adjusted"]["high"]  # ... explained by the condition
-    assert out["confounders"] == ["duration", "condition"]
+    assert row.unadjusted.ratio == pytest.approx(rate("B") / rate("A"), rel=1e-6)
+    assert row.unadjusted.low > 1.3  # a clear raw gap ...
+    assert row.adjusted.low < 1 < row.adjusted.high  # ... explained by the condition
+    assert out.confounders == ("duration", "condition")
 
 
 def test_degenerate_models_are_reported_not_fitted():
     df = _confounded(600)
     one = adjusted_disparity(df[df.dialect == "A"], "dialect", CONFIG)
-    assert one["estimable"] is False and one["reason"].startswith("one group")
+    assert one.estimable is False and one.reason.startswith("one group")
     zero = df.assign(sub=0)
-    assert adjusted_disparity(zero, "dialect", CONFIG)["reason"].startswith("no errors")
+    assert adjusted_disparity(zero, "dialect", CONFIG).reason.startswith("no errors")
     perfect_b = df.assign(sub=np.where(df.dialect == "B", 0, df["sub"]))
     out = adjusted_disparity(perfect_b, "dialect", CONFIG)
-    assert out["rows"] == [{"group": "B", "unadjusted": None, "adjusted": None, "note": "no errors: ratio not estimable"}]
+    assert out.rows == (AdjustedRow("B", None, None, "no errors: ratio not estimable"),)
+    # A reference group without errors makes every ratio to it unbounded: reported, not fitted.
+    no_ref = adjusted_disparity(perfect_b, "dialect", CONFIG, reference="B")
+    assert no_ref.estimable is False and no_ref.reason == "the reference group has no errors; ratios to it are unbounded"
     with pytest.raises(AsrError, match="reference group 'C' for 'dialect' is not in the results"):
         adjusted_disparity(df, "dialect", AuditConfig(reference_groups={"dialect": "C"}))
 
@@ -59,8 +63,8 @@ def test_degenerate_models_are_reported_not_fitted():
 def test_large_inputs_fit_on_a_sample_of_speakers():
     df = make_results(3000, 3, 100, texts=False)
     out = adjusted_disparity(df, "dialect", AuditConfig(adjusted_max_utterances=1000))
-    assert out["sampled"] and out["utterances"] < 3000
-    assert {r["group"] for r in out["rows"]} == {"dialect01", "dialect02"}
+    assert out.sampled and out.utterances < 3000
+    assert {r.group for r in out.rows} == {"dialect01", "dialect02"}
 
 
 def test_matched_comparison_uses_only_sentences_read_in_every_group():
@@ -68,14 +72,15 @@ def test_matched_comparison_uses_only_sentences_read_in_every_group():
     only_mandarin = df["dialect"] == "mandarin"
     df.loc[only_mandarin, "text_id"] = df.loc[only_mandarin, "text_id"].where(df.loc[only_mandarin, "text_id"] != "t00001", "t99999")
     out = matched_comparison(df, "dialect", CONFIG)
-    assert out["available"]
+    assert out.available
     common = set.intersection(*(set(g["text_id"]) for _, g in df.groupby("dialect")))
-    assert out["texts"] == len(common) and "t99999" not in common
+    assert out.texts == len(common) and "t99999" not in common
     sel = df[df["text_id"].isin(common)]
-    mandarin = next(r for r in out["groups"] if r["group"] == "mandarin")
+    mandarin = next(r for r in out.groups if r.group == "mandarin")
     m = sel[sel.dialect == "mandarin"]
-    assert mandarin["cer"] == pytest.approx((m["sub"] + m["del"] + m["ins"]).sum() / m["ref_len"].sum())
-    assert matched_comparison(df.drop(columns="text_id"), "dialect", CONFIG)["available"] is False
+    assert mandarin.cer == pytest.approx((m["sub"] + m["del"] + m["ins"]).sum() / m["ref_len"].sum())
+    assert out.disparity.reference_group == "mandarin"  # the largest group, as on the whole set
+    assert matched_comparison(df.drop(columns="text_id"), "dialect", CONFIG).available is False
 
 
 def test_results_reader_scores_rows_without_counts_and_validates(tmp_path):

@@ -44,7 +44,8 @@ def test_outputs_agree_with_an_independent_computation(releases):
     head = fairness["headline"]
     assert head["worst_group"] == worst and head["worst_cer"]["value"] == pytest.approx(cer[worst])
     assert head["worst_cer"]["low"] < cer[worst] < head["worst_cer"]["high"]
-    assert fairness["schema"] == "asr-fairness/1" and fairness["config"]["by"] == ["dialect", "gender"]
+    assert fairness["schema"] == "asr-fairness/2" and fairness["config"]["by"] == ["dialect", "gender"]
+    assert fairness["config"]["interval_method"] == "pooled_t"
     assert {"overall", "attributes", "intersections", "explanations", "model_card", "baseline", "gates"} <= set(fairness)
     assert fairness["intersections"][0]["attributes"] == ["dialect", "gender"]
     assert fairness["normalization"].startswith("NFKC")
@@ -105,9 +106,9 @@ def test_forked_explanations_equal_serial_ones(monkeypatch):
 
     df = make_results(400, 3, 15)
     config = AuditConfig(by=["dialect"], replicates=20, permutations=20, intersections=False)
-    serial = pipeline.audit(df, config)["explanations"]
+    serial = pipeline.audit(df, config).explanations
     monkeypatch.setattr(pipeline, "PARALLEL_EXPLAIN_MIN", 0)
-    forked = pipeline.audit(df, config)["explanations"]
+    forked = pipeline.audit(df, config).explanations
     assert forked == serial and serial["worst_utterances"]
 
 

@@ -50,12 +50,12 @@ def test_nothing_unescaped_gets_through(hostile_report):
     assert "Content-Security-Policy" in page and "default-src 'none'" in page
 
 
-def _console_errors(html_path: Path, tmp_path: Path) -> tuple[list[str], bytes]:
+def _console_errors(html_path: Path, tmp_path: Path, width: int = 1100) -> tuple[list[str], bytes]:
     """Chromium's console messages while loading the page, and a screenshot (PNG bytes)."""
-    shot = tmp_path / f"{html_path.stem}.png"
+    shot = tmp_path / f"{html_path.stem}-{width}.png"
     cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
            "--disable-component-update", "--no-first-run", "--hide-scrollbars", f"--user-data-dir={tmp_path / 'profile'}",
-           "--enable-logging=stderr", "--v=0", "--window-size=1100,1400", f"--screenshot={shot}", html_path.as_uri()]
+           "--enable-logging=stderr", "--v=0", f"--window-size={width},1400", f"--screenshot={shot}", html_path.as_uri()]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     messages = [line for line in run.stderr.splitlines() if re.search(r":CONSOLE[:(]", line)]
     return messages, shot.read_bytes() if shot.exists() else b""
@@ -83,3 +83,16 @@ def test_report_renders_in_headless_chromium_without_console_errors(hostile_repo
         messages, png = _console_errors(page, tmp_path)
         assert messages == []
         assert len(png) > 10_000 and _distinct_pixel_bytes(png) > 20
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+@pytest.mark.parametrize("width", [1400, 800])
+def test_report_renders_at_desktop_and_narrow_widths(hostile_report, tmp_path, width):
+    page = hostile_report.directory / "fairness.html"
+    messages, png = _console_errors(page, tmp_path, width)
+    assert messages == []
+    assert struct.unpack(">II", png[16:24]) == (width, 1400)  # the screenshot is of the page at that width
+    assert _distinct_pixel_bytes(png) > 20
+    html = page.read_text(encoding="utf-8")
+    assert "table.heatmap" in html and "overflow-x: auto" in html  # wide tables scroll inside their box
+    assert html.count("<table class=heatmap>") == 3  # one heatmap per pair of the three attributes
