@@ -31,6 +31,7 @@ from asr.corpus.common import (
     existing_dir,
     existing_file,
     normalize_gender,
+    print_written,
     read_lines,
     read_table,
     write_splits,
@@ -51,8 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    for split, path in prepare_aishell(args.corpus_dir, args.output_dir, jobs=args.jobs).items():
-        print(f"{split}: {path}")
+    print_written(prepare_aishell(args.corpus_dir, args.output_dir, jobs=args.jobs))
     return 0
 
 

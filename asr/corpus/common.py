@@ -33,7 +33,8 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from collections import defaultdict
+from typing import Any, Callable, Mapping, Sequence
 
 from asr.audio import audio_info
 from asr.errors import AsrError
@@ -352,3 +353,35 @@ def single_split_name(splits: list[str] | None, where: str) -> str:
     if splits is not None and len(splits) != 1:
         raise AsrError(f"{where}: has no splits; --split names the one split to import it as, got {','.join(splits)}")
     return splits[0] if splits else DEFAULT_SPLIT
+
+
+def recording_ids(utts: Sequence, audio: Mapping[str, Path], clean: Callable[[str], str] = str) -> dict[Path, str]:
+    """A unique recording id per audio file, for exports that name recordings (Kaldi, lhotse).
+
+    ``utts`` have ``id`` and ``extra`` (utterances or sources); ``audio`` maps their ids to
+    absolute paths. A file's id is the ``extra["segment"]`` its utterances share, else its one
+    utterance's id, else the file's stem, passed through ``clean``; files are taken in path
+    order, and an id already taken gets ``-2``, ``-3`` ...
+    """
+    by_path: dict[Path, list] = defaultdict(list)
+    for u in utts:
+        by_path[audio[u.id]].append(u)
+    ids: dict[Path, str] = {}
+    taken: set[str] = set()
+    for path in sorted(by_path):
+        group = by_path[path]
+        named = {str(u.extra["segment"]) for u in group if u.extra.get("segment")}
+        rec = clean(named.pop() if len(named) == 1 else (group[0].id if len(group) == 1 else path.stem))
+        base, n = rec, 1
+        while rec in taken:
+            n += 1
+            rec = f"{base}-{n}"
+        taken.add(rec)
+        ids[path] = rec
+    return ids
+
+
+def print_written(written: Mapping[str, Path]) -> None:
+    """``split: path`` of each manifest an importer wrote, one a line (what ``asr prepare`` prints)."""
+    for split, path in written.items():
+        print(f"{split}: {path}")

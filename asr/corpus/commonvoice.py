@@ -48,6 +48,7 @@ from asr.corpus.common import (
     existing_dir,
     existing_file,
     normalize_gender,
+    print_written,
     split_values,
     write_splits,
 )
@@ -81,8 +82,7 @@ def run(args: argparse.Namespace) -> int:
     locales = args.locales.split(",") if args.locales else None
     written = prepare_commonvoice(args.corpus_dir, args.output_dir, locales=locales,
                                   splits=args.splits.split(","), jobs=args.jobs)
-    for split, path in written.items():
-        print(f"{split}: {path}")
+    print_written(written)
     return 0
 
 

@@ -67,8 +67,8 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-from asr.corpus.common import (Problems, Source, add_common_arguments, build_utterances, existing_dir, resolve_audio,
-                               select_splits, single_split_name, write_splits)
+from asr.corpus.common import (Problems, Source, add_common_arguments, build_utterances, existing_dir, print_written,
+                               resolve_audio, select_splits, single_split_name, write_splits)
 from asr.corpus.fields import split_metadata
 from asr.corpus.lhotse import INSTALL_HINT
 from asr.errors import AsrError
@@ -138,8 +138,7 @@ def run(args: argparse.Namespace) -> int:
         columns=parse_column_options(args.columns), splits=args.split.split(",") if args.split else None,
         jobs=args.jobs,
     )
-    for split, path in written.items():
-        print(f"{split}: {path}")
+    print_written(written)
     return 0
 
 

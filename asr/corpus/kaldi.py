@@ -48,8 +48,10 @@ from asr.corpus.common import (
     normalize_dialect,
     normalize_gender,
     normalize_phase,
+    print_written,
     read_lines,
     read_table,
+    recording_ids,
     resolve_audio,
     split_values,
     write_splits,
@@ -103,8 +105,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     written = prepare_kaldi(args.corpus_dir, args.output_dir, split=args.split,
                             audio_root=args.audio_root, jobs=args.jobs)
-    for split, path in written.items():
-        print(f"{split}: {path}")
+    print_written(written)
     return 0
 
 
@@ -333,7 +334,7 @@ def _kaldi_files(manifest: Manifest, utts: list[Utterance]) -> dict[str, dict[st
     files["spk2utt"] = {spk: " ".join(ids) for spk, ids in spk2utt.items()}
 
     if _needs_segments(utts, audio):
-        recordings = _recording_ids(utts, audio)
+        recordings = recording_ids(utts, audio, clean=lambda rec: "_".join(rec.split()))  # Kaldi ids hold no space
         files["wav.scp"] = {rec: str(path) for path, rec in recordings.items()}
         files["segments"] = {u.id: f"{recordings[audio[u.id]]} {_num(u.start)} {_num(u.start + u.duration)}"
                              for u in utts}
@@ -361,26 +362,6 @@ def _needs_segments(utts: list[Utterance], audio: dict[str, Path]) -> bool:
         if abs(frames / rate - u.duration) > 0.01:
             return True
     return False
-
-
-def _recording_ids(utts: list[Utterance], audio: dict[str, Path]) -> dict[Path, str]:
-    by_path: dict[Path, list[Utterance]] = defaultdict(list)
-    for u in utts:
-        by_path[audio[u.id]].append(u)
-    ids: dict[Path, str] = {}
-    taken: set[str] = set()
-    for path in sorted(by_path):
-        group = by_path[path]
-        named = {str(u.extra.get(_SEGMENT_KEY)) for u in group if u.extra.get(_SEGMENT_KEY)}
-        rec = named.pop() if len(named) == 1 else (group[0].id if len(group) == 1 else path.stem)
-        rec = "_".join(rec.split())
-        base, n = rec, 1
-        while rec in taken:
-            n += 1
-            rec = f"{base}-{n}"
-        taken.add(rec)
-        ids[path] = rec
-    return ids
 
 
 def _attribute_values(utts: list[Utterance]) -> dict[str, dict[str, str]]:

@@ -56,6 +56,7 @@ from asr.corpus.common import (
     build_utterances,
     existing_dir,
     normalize_dialect,
+    print_written,
     read_lines,
     write_splits,
 )
@@ -94,8 +95,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     parts = args.parts.split(",") if args.parts else None
-    for part, path in prepare_kespeech(args.corpus_dir, args.output_dir, parts=parts, jobs=args.jobs).items():
-        print(f"{part}: {path}")
+    print_written(prepare_kespeech(args.corpus_dir, args.output_dir, parts=parts, jobs=args.jobs))
     return 0
 
 

@@ -66,7 +66,7 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterator, Mapping, NamedTuple
+from typing import Iterator, NamedTuple
 
 from asr.corpus.common import (
     DEFAULT_SPLIT,
@@ -74,6 +74,7 @@ from asr.corpus.common import (
     add_common_arguments,
     build_utterances,
     existing_dir,
+    print_written,
     resolve_audio,
     select_splits,
     single_split_name,
@@ -111,8 +112,7 @@ def run(args: argparse.Namespace) -> int:
     splits = args.split.split(",") if args.split else None
     written = prepare_lhotse(args.corpus_dir, args.output_dir, splits=splits, audio_root=args.audio_root,
                              jobs=args.jobs)
-    for split, path in written.items():
-        print(f"{split}: {path}")
+    print_written(written)
     return 0
 
 
@@ -195,32 +195,6 @@ def default_recording_id(utt_id: str, audio: Path, utterances_of_file: int) -> s
     """The recording id of an audio file whose utterances name none: the utterance's id if it is the
     file's only one, else the file's stem."""
     return utt_id if utterances_of_file == 1 else audio.stem
-
-
-def recording_ids(utts: list, audio: Mapping[str, Path]) -> dict[Path, str]:
-    """A unique recording id per audio file, as ``export-lhotse`` names recordings.
-
-    ``utts`` have ``id`` and ``extra`` (utterances or sources), ``audio`` maps their
-    ids to absolute paths. A file's id is the ``extra["segment"]`` its utterances
-    share, else :func:`default_recording_id`; files are taken in path order, and an
-    id already taken gets ``-2``, ``-3`` ...
-    """
-    by_path: dict[Path, list] = defaultdict(list)
-    for u in utts:
-        by_path[audio[u.id]].append(u)
-    ids: dict[Path, str] = {}
-    taken: set[str] = set()
-    for path in sorted(by_path):
-        group = by_path[path]
-        named = {str(u.extra["segment"]) for u in group if u.extra.get("segment")}
-        rec = named.pop() if len(named) == 1 else default_recording_id(group[0].id, path, len(group))
-        base, n = rec, 1
-        while rec in taken:
-            n += 1
-            rec = f"{base}-{n}"
-        taken.add(rec)
-        ids[path] = rec
-    return ids
 
 
 def find_manifests(corpus_dir: Path, splits: list[str] | None = None) -> dict[str, list[dict[str, Path]]]:

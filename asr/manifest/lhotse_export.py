@@ -13,7 +13,7 @@ and ``CutSet.from_file`` loads them.
 * Recording: id from the utterances' ``extra["segment"]`` where they share one
   (a Kaldi or lhotse recording id), else the utterance id (one utterance per
   file), else the file's stem (``-2``, ``-3`` ... where taken; see
-  :func:`asr.corpus.lhotse.recording_ids`); one source of type ``file``
+  :func:`asr.corpus.common.recording_ids`); one source of type ``file``
   with the **absolute** path, so lhotse loads it from any directory. The sample
   rate, length and channel count come from the file's header (``soundfile.info``,
   no samples decoded): a manifest records none of the channel count, nor, for a
@@ -53,7 +53,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from asr.corpus.fields import FIELD_NAMES
-from asr.corpus.lhotse import ABSOLUTE_AUDIO_KEY, EXTRA_KEY, import_lhotse, names_recording, recording_ids
+from asr.corpus.common import recording_ids
+from asr.corpus.lhotse import ABSOLUTE_AUDIO_KEY, EXTRA_KEY, import_lhotse, names_recording
 from asr.errors import AsrError
 from asr.io import write_jsonl
 from asr.manifest.records import METADATA_FIELDS, Manifest, Utterance

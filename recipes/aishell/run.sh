@@ -14,15 +14,6 @@ source "$repo_root/recipes/shared/stages.sh"
 
 corpus_dir=""
 corpus=aishell
-conf_dir=recipes/aishell/conf
-data_dir=data_manifests/aishell
-exp_dir=recipes/aishell/exp
-report_dir=reports/aishell
-train_set=train
-dev_set=dev
-test_sets=test
-baseline=baseline
-mitigated=balanced
 stats_by=gender
 features=stored
 nj=4

@@ -14,16 +14,6 @@ source "$repo_root/recipes/shared/stages.sh"
 
 corpus_dir=""
 corpus=commonvoice
-conf_dir=recipes/commonvoice/conf
-data_dir=data_manifests/commonvoice
-exp_dir=recipes/commonvoice/exp
-report_dir=reports/commonvoice
-train_set=train
-dev_set=dev
-test_sets=test
-baseline=baseline
-mitigated=balanced
-stats_by=dialect
 features=stored
 nj=4
 

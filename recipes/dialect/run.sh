@@ -21,19 +21,12 @@ nj=2
 cpu_procs=2
 lm_order=4
 corpus=synthetic
-conf_dir=recipes/dialect/conf
 corpus_config=$conf_dir/corpus.yaml
 data_dir=data_manifests/synthetic
-exp_dir=recipes/dialect/exp
 report_dir=reports
-train_set=train
-dev_set=dev
-test_sets=test
-baseline=baseline
 mitigated=targeted
 mitigation_init=baseline
 mitigation_corpus_config=$conf_dir/corpus_targeted.yaml
-stats_by=dialect
 seed=1234
 
 parse_options "$@"

@@ -17,17 +17,8 @@ source "$repo_root/recipes/shared/stages.sh"
 
 corpus_dir=""
 corpus=kespeech
-conf_dir=recipes/kespeech/conf
-data_dir=data_manifests/kespeech
-exp_dir=recipes/kespeech/exp
-report_dir=reports/kespeech
-train_set=train
 train_parts="train_phase*"
-dev_set=dev
 dev_parts="dev_phase*"
-test_sets=test
-baseline=baseline
-mitigated=balanced
 stats_by=home_dialect,reading_style
 features=on-the-fly
 num_shards=16

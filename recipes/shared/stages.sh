@@ -63,7 +63,19 @@
 
 set -euo pipefail
 
-# Defaults of the settings a recipe may leave alone (a recipe's run.sh overrides them).
+# Defaults of the settings a recipe may leave alone (a recipe's run.sh overrides them). The
+# directories are named after the recipe's own directory (recipes/<name>/run.sh).
+recipe=$(basename "$recipe_dir")
+conf_dir=recipes/$recipe/conf
+data_dir=data_manifests/$recipe
+exp_dir=recipes/$recipe/exp
+report_dir=reports/$recipe
+train_set=train
+dev_set=dev
+test_sets=test
+baseline=baseline
+mitigated=balanced
+stats_by=dialect
 stage=0
 stop_stage=8
 nj=2
