@@ -29,7 +29,6 @@ interval, in log units). Simulation works on per-speaker sums, which is all an i
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -43,6 +42,7 @@ sys.path.insert(0, str(REPO))
 
 from asr.audit.estimands import Term, difference, make_sample, rate_of, ratio  # noqa: E402
 from asr.audit.intervals import BOOTSTRAP_METHODS, METHODS, estimate  # noqa: E402
+from asr.io import write_json  # noqa: E402
 
 #: Estimand families; a method's default-worthiness is judged on all of them.
 FAMILIES = ("cer", "difference", "ratio", "paired")
@@ -239,12 +239,8 @@ def main(argv=None) -> None:
     out = {"benchmark": "interval coverage", "command": " ".join(sys.argv), "settings": vars(args),
            "truth": {k: v.tolist() for k, v in t.items()}, "sizes": results, "seconds": round(elapsed, 1),
            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}}
-    path = Path(args.output)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
-    tmp.rename(path)
-    print(f"wrote {path}")
+    write_json(args.output, out)
+    print(f"wrote {args.output}")
 
 
 if __name__ == "__main__":

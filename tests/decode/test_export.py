@@ -42,13 +42,7 @@ def waveforms(seconds=(1.37, 0.52, 2.05)) -> list[np.ndarray]:
     return [(0.05 * rng.standard_normal(int(s * 16000))).astype(np.float32) for s in seconds]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core machine: one PyTorch thread is fastest."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module", params=sorted(CONFIGS))

@@ -89,13 +89,7 @@ def cer(model, texts: list[str], waves: list[np.ndarray]) -> float:
     return pooled(score_pair(ref, model.vocab.decode(h.token_ids)) for ref, h in zip(texts, hyps)).error_rate
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny tensors on a shared 2-core machine: one PyTorch thread is fastest."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
