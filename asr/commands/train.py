@@ -62,9 +62,8 @@ def run(args: argparse.Namespace) -> int:
     if under_torchrun():
         # A worker: of the torchrun this command started (which decided about EXP_DIR already), or of
         # the user's own torchrun (then every rank must be told --resume or nothing, as before).
-        if is_launched_worker():
-            die_with_parent()
-        elif args.if_exists == "auto":
+        die_with_parent()  # a killed torchrun (ours or the user's) takes its workers with it
+        if not is_launched_worker() and args.if_exists == "auto":
             from asr.errors import AsrError
 
             raise AsrError("--if-exists auto needs asr train to start the processes itself: use --gpus N or "
