@@ -272,3 +272,25 @@ def state_digest(network: torch.nn.Module) -> str:
         h.update(name.encode())
         h.update(tensor.detach().cpu().contiguous().flatten().view(torch.uint8).numpy().tobytes())
     return h.hexdigest()[:16]
+
+
+def best_steps(average, history: list[dict]) -> set[int]:
+    """Checkpoints averaging may still need: the best ``average.num`` by dev CER (``average.mode`` best)."""
+    if average.mode != "best":
+        return set()
+    ranked = sorted(history, key=lambda h: (h["dev_cer"], -h["step"]))
+    return {h["step"] for h in ranked[: average.num]}
+
+
+def steps_to_average(average, history: list[dict], available: set[int]) -> tuple[int, ...]:
+    """The checkpoint steps whose weights the final model averages, among ``available`` ones.
+
+    ``average`` is :class:`asr.train.config.AveragingConfig`: the ``num`` best by dev CER
+    (``history`` of ``{"step", "dev_cer"}``), or the last ``num``.
+    """
+    if average.mode == "best" and history:
+        ranked = sorted(history, key=lambda h: (h["dev_cer"], -h["step"]))
+        chosen = [h["step"] for h in ranked if h["step"] in available][: average.num]
+    else:
+        chosen = sorted(available)[-average.num :]
+    return tuple(sorted(chosen))

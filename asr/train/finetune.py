@@ -15,6 +15,7 @@ architecture. The features must be computed as the initial model's were.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import torch
 
 from asr.errors import AsrError
 from asr.models.tokens import Vocabulary
+from asr.train.config import TrainConfig
 
 #: The CTC output projection, whose rows follow the vocabulary.
 HEAD_PARAMETERS = ("head.linear.weight", "head.linear.bias")
@@ -67,3 +69,15 @@ def load_initial_weights(network: torch.nn.Module, base: Any, vocab: Vocabulary)
         merged[name] = value
     network.load_state_dict(merged)
     return len(vocab) - old
+
+
+def with_init(config: TrainConfig, init: str | Path) -> TrainConfig:
+    """``--init``: an ``asr`` model directory (any encoder) or a Hugging Face checkpoint (wav2vec2, whisper)."""
+    if is_model_dir(init):
+        return dataclasses.replace(config, init=str(init))
+    encoder = config.model.encoder
+    if encoder not in ("wav2vec2", "whisper"):
+        raise AsrError(f"--init {init}: not an asr model directory (config.yaml, model.safetensors), and a Hugging "
+                       f"Face checkpoint needs model.encoder wav2vec2 or whisper, not {encoder!r}")
+    sub = dataclasses.replace(getattr(config.model, encoder), init=str(init))
+    return dataclasses.replace(config, model=dataclasses.replace(config.model, **{encoder: sub}))

@@ -23,7 +23,6 @@ import torch
 import torch.nn.functional as F
 
 from asr.decode.search import greedy_search
-from asr.errors import AsrError
 from asr.io import atomic_write, progress
 from asr.score import EditCounts, score_pair
 from asr.train.dataset import collate

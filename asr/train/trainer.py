@@ -43,40 +43,14 @@ from asr.models.tokens import Vocabulary
 from asr.phonetic import build_unit_vocabulary, encode_units
 from asr.provenance import provenance
 from asr.train.augment import SpecAugment
-from asr.train.checkpoint import (
-    average_state_dicts,
-    capture_rng,
-    list_checkpoints,
-    load_checkpoint,
-    load_model_weights,
-    prune_checkpoints,
-    restore_rng,
-    save_checkpoint,
-    state_digest,
-)
+from asr.train.checkpoint import (average_state_dicts, best_steps, capture_rng, list_checkpoints, load_checkpoint,
+    load_model_weights, prune_checkpoints, restore_rng, save_checkpoint, state_digest, steps_to_average)
 from asr.train.config import TrainConfig, load_train_config, lr_factor, resolve_precision
-from asr.train.dataset import (
-    Batch,
-    KeyedBatches,
-    Manifests,
-    OpenedData,
-    collate,
-    group_values,
-    matches,
-    open_data,
-    read_utterances,
-)
-from asr.train.finetune import extend_vocabulary, is_model_dir, load_initial_weights
-from asr.train.loop import (
-    Distributed,
-    RunLog,
-    StepWindow,
-    ctc_loss_sum,
-    evaluate,
-    gather_json,
-    progress_bar,
-    setup_distributed,
-)
+from asr.train.dataset import (Batch, KeyedBatches, Manifests, OpenedData, collate, group_values, matches, open_data,
+    read_utterances)
+from asr.train.finetune import extend_vocabulary, load_initial_weights, with_init
+from asr.train.loop import (Distributed, RunLog, StepWindow, ctc_loss_sum, evaluate, gather_json, progress_bar,
+    setup_distributed)
 from asr.train.sampler import BucketingSampler, balance_weights, group_shares
 
 log = logging.getLogger(__name__)
@@ -119,7 +93,7 @@ def train(
     if seed is not None:
         config = dataclasses.replace(config, seed=seed)
     if init is not None:
-        config = _with_init(config, init)
+        config = with_init(config, init)
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     dist = setup_distributed(device)
@@ -127,19 +101,6 @@ def train(
         return Trainer(config, Path(exp_dir), dist, progress).run(train_manifest, dev_manifest, resume)
     finally:
         dist.close()
-
-
-def _with_init(config: TrainConfig, init: str | Path) -> TrainConfig:
-    """``--init``: an ``asr`` model directory (any encoder) or a Hugging Face checkpoint (wav2vec2, whisper)."""
-
-    if is_model_dir(init):
-        return dataclasses.replace(config, init=str(init))
-    encoder = config.model.encoder
-    if encoder not in ("wav2vec2", "whisper"):
-        raise AsrError(f"--init {init}: not an asr model directory (config.yaml, model.safetensors), and a Hugging "
-                       f"Face checkpoint needs model.encoder wav2vec2 or whisper, not {encoder!r}")
-    sub = dataclasses.replace(getattr(config.model, encoder), init=str(init))
-    return dataclasses.replace(config, model=dataclasses.replace(config.model, **{encoder: sub}))
 
 
 class Trainer:
@@ -462,16 +423,10 @@ class Trainer:
                 "elapsed_seconds": self.elapsed_before + time.time() - self.started,
             }
             save_checkpoint(self.exp_dir, self.step, self.trainable.state_dict(), self.optimizer.state_dict(), state)
-            prune_checkpoints(self.exp_dir, self.config.keep_checkpoints, protect=self._protected())
+            prune_checkpoints(self.exp_dir, self.config.keep_checkpoints,
+                              protect=best_steps(self.config.average, self.history))
         self.last_saved = self.step
         self.dist.barrier()
-
-    def _protected(self) -> set[int]:
-        """Checkpoints averaging may still need: the best ``average.num`` by dev CER."""
-        if self.config.average.mode != "best":
-            return set()
-        ranked = sorted(self.history, key=lambda h: (h["dev_cer"], -h["step"]))
-        return {h["step"] for h in ranked[: self.config.average.num]}
 
     # ------------------------------------------------------------------ the end
 
@@ -488,7 +443,8 @@ class Trainer:
         if len(set(digests)) > 1:
             raise AsrError(f"the {self.dist.world_size} processes ended with different weights ({digests}); "
                            "check that every rank runs the same code, config and data")
-        steps = self._steps_to_average()
+        available = {s for s, _ in list_checkpoints(self.exp_dir)} if self.dist.rank == 0 else set()
+        steps = steps_to_average(self.config.average, self.history, available)
         model_dir = self.exp_dir / "model"
         final_cer = None
         if self.dist.rank == 0:
@@ -522,13 +478,3 @@ class Trainer:
         self.dist.barrier()
         return TrainResult(model_dir, self.step, self.epoch, self.best_step, self.best_cer, final_cer, tuple(steps),
                            round(time.time() - started, 1))
-
-    def _steps_to_average(self) -> tuple[int, ...]:
-        avg = self.config.average
-        available = {s for s, _ in list_checkpoints(self.exp_dir)} if self.dist.rank == 0 else set()
-        if avg.mode == "best" and self.history:
-            ranked = sorted(self.history, key=lambda h: (h["dev_cer"], -h["step"]))
-            chosen = [h["step"] for h in ranked if h["step"] in available][: avg.num]
-        else:
-            chosen = sorted(available)[-avg.num :]
-        return tuple(sorted(chosen))
