@@ -141,6 +141,17 @@ def test_stages_3_to_8_train_decode_audit_and_mitigate(work):
     assert "Stage 8: audit the mitigation against the baseline\n" in again.stdout
 
 
+def test_a_rerun_on_the_same_stack_gives_the_same_results_byte_for_byte(work, tmp_path):
+    """Stages 3-4 again, into another experiment directory: the same model, the same results file."""
+    other = tmp_path / "exp-again"
+    run_recipe(work, "--stage", "3", "--stop-stage", "4", "--exp-dir", str(other))
+    first = work["exp"] / "baseline"
+    assert (other / "baseline/decode/results-test.jsonl").read_bytes() == (first / "decode/results-test.jsonl").read_bytes()
+    assert (other / "baseline/model/model.safetensors").read_bytes() == (first / "model/model.safetensors").read_bytes()
+    provenance = json.loads((other / "baseline/model/provenance.json").read_text())
+    assert provenance["precision"] == "fp32" and provenance["processes"] == 2 and provenance["seed"] == 1234
+
+
 def test_rerun_training_stage_resumes_an_unfinished_run_and_moves_a_changed_one_aside(work):
     baseline = work["exp"] / "baseline"
     last = max((p for p in (baseline / "checkpoints").iterdir()), key=lambda p: int(p.name.split("-")[1]))
