@@ -56,9 +56,10 @@ class DecodeConfig:
     (JSON or ARPA), fused with ``lm_weight``; ``insertion_bonus`` is added per emitted
     token. Batches hold at most ``batch_size`` utterances and ``max_batch_seconds`` of
     padded audio. ``normalization``: the steps applied to reference and hypothesis before
-    scoring (:class:`asr.text.Normalization`; every step by default). ``language``, ``task``
-    and ``compute_type`` are for the Whisper engines (:mod:`asr.decode.engines`); ``beam_size``
-    is theirs too.
+    scoring (:class:`asr.text.Normalization`; every step by default). ``language``, ``task``,
+    ``compute_type`` and ``max_new_tokens`` (a cap on the tokens generated per utterance, None:
+    the model's own) are for the Whisper engines (:mod:`asr.decode.engines`); ``beam_size`` is
+    theirs too.
     """
 
     beam_size: int = 1
@@ -72,6 +73,7 @@ class DecodeConfig:
     language: str | None = "zh"
     task: Literal["transcribe", "translate"] = "transcribe"
     compute_type: str = "float32"
+    max_new_tokens: int | None = None
 
     def search_options(self) -> SearchOptions:
         return SearchOptions(
@@ -220,7 +222,8 @@ def _engine(engine: str, model_dir, config: DecodeConfig, device: str, backend: 
         if backend != "pytorch":
             raise AsrError(f"--backend {backend} is for --engine asr (the ONNX export of an asr model)")
         return load_engine(engine, model_dir, language=config.language, task=config.task, beam_size=config.beam_size,
-                           device=device, threads=threads, compute_type=config.compute_type)
+                           device=device, threads=threads, compute_type=config.compute_type,
+                           max_new_tokens=config.max_new_tokens)
     model = load_backend(model_dir, backend, device, threads)
     return AsrEngine(model, config.search_options(), load_lm(config.lm) if config.lm else None, backend)
 

@@ -191,7 +191,7 @@ class HfWhisperEngine:
     sample_rate = SAMPLE_RATE
 
     def __init__(self, model_dir: str | Path, language: str | None = "zh", task: str = "transcribe",
-                 beam_size: int = 1, device: str = "cpu"):
+                 beam_size: int = 1, device: str = "cpu", max_new_tokens: int | None = None):
         import torch
         from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
@@ -209,6 +209,7 @@ class HfWhisperEngine:
                            f"{str(e).splitlines()[0]}") from None
         self.model.eval().to(device)
         self.device, self.language, self.task, self.beam_size = device, language, task, beam_size
+        self.max_new_tokens = max_new_tokens
 
     def recognize(self, waveforms: Sequence[np.ndarray]) -> list[Recognized]:
         short = [i for i, w in enumerate(waveforms) if len(w) <= WHISPER_SECONDS * SAMPLE_RATE]
@@ -227,6 +228,8 @@ class HfWhisperEngine:
         features = self.processor(waves, sampling_rate=SAMPLE_RATE, return_tensors="pt", return_attention_mask=True,
                                   **kwargs)
         options = {"task": self.task, "num_beams": self.beam_size, "attention_mask": features["attention_mask"].to(self.device)}
+        if self.max_new_tokens:
+            options["max_new_tokens"] = self.max_new_tokens
         if self.language:
             options["language"] = self.language
         if long_form:
@@ -237,7 +240,8 @@ class HfWhisperEngine:
 
     def describe(self) -> dict[str, Any]:
         return {"engine": self.name, "model": str(self.path), "config_digest": config_digest(self.path),
-                "language": self.language, "task": self.task, "beam_size": self.beam_size}
+                "language": self.language, "task": self.task, "beam_size": self.beam_size,
+                "max_new_tokens": self.max_new_tokens}
 
 
 # ----------------------------------------------------------------------------- faster-whisper
@@ -250,7 +254,8 @@ class FasterWhisperEngine:
     sample_rate = SAMPLE_RATE
 
     def __init__(self, model_dir: str | Path, language: str | None = "zh", task: str = "transcribe",
-                 beam_size: int = 1, compute_type: str = "float32", device: str = "cpu", threads: int | None = None):
+                 beam_size: int = 1, compute_type: str = "float32", device: str = "cpu", threads: int | None = None,
+                 max_new_tokens: int | None = None):
         try:
             from faster_whisper import WhisperModel
         except ImportError:
@@ -264,6 +269,7 @@ class FasterWhisperEngine:
         except (RuntimeError, ValueError, OSError) as e:
             raise AsrError(f"{self.path}: not a loadable CTranslate2 Whisper model: {str(e).splitlines()[0]}") from None
         self.language, self.task, self.beam_size, self.compute_type = language, task, beam_size, compute_type
+        self.max_new_tokens = max_new_tokens
 
     def recognize(self, waveforms: Sequence[np.ndarray]) -> list[Recognized]:
         out = []
@@ -272,7 +278,8 @@ class FasterWhisperEngine:
             # which makes two runs on the same audio differ; an audit must be reproducible.
             segments, _ = self.model.transcribe(np.asarray(wave, dtype=np.float32), language=self.language,
                                                 task=self.task, beam_size=self.beam_size, vad_filter=False,
-                                                condition_on_previous_text=False, temperature=0.0)
+                                                condition_on_previous_text=False, temperature=0.0,
+                                                max_new_tokens=self.max_new_tokens)
             segments = list(segments)
             text = "".join(s.text for s in segments).strip()
             logprob = [s.avg_logprob for s in segments]
@@ -282,17 +289,17 @@ class FasterWhisperEngine:
     def describe(self) -> dict[str, Any]:
         return {"engine": self.name, "model": str(self.path), "config_digest": config_digest(self.path),
                 "language": self.language, "task": self.task, "beam_size": self.beam_size,
-                "compute_type": self.compute_type, "temperature": 0.0}
+                "compute_type": self.compute_type, "temperature": 0.0, "max_new_tokens": self.max_new_tokens}
 
 
 def load_engine(engine: str, model_dir: str | Path, *, language: str | None = "zh", task: str = "transcribe",
                 beam_size: int = 1, device: str = "cpu", threads: int | None = None,
-                compute_type: str = "float32") -> Engine:
+                compute_type: str = "float32", max_new_tokens: int | None = None) -> Engine:
     """The non-``asr`` engines by name (the ``asr`` engine is built by :mod:`asr.decode.batch`)."""
     if engine == "hf-ctc":
         return HfCtcEngine(model_dir, device)
     if engine == "hf-whisper":
-        return HfWhisperEngine(model_dir, language, task, beam_size, device)
+        return HfWhisperEngine(model_dir, language, task, beam_size, device, max_new_tokens)
     if engine == "faster-whisper":
-        return FasterWhisperEngine(model_dir, language, task, beam_size, compute_type, device, threads)
+        return FasterWhisperEngine(model_dir, language, task, beam_size, compute_type, device, threads, max_new_tokens)
     raise AsrError(f"--engine {engine!r}: expected one of {', '.join(ENGINES)}")
