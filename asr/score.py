@@ -116,6 +116,11 @@ def pooled(counts: Iterable[EditCounts]) -> EditCounts:
 _TRN_ID = re.compile(r"^(?P<text>.*?)\s*\((?P<id>[^()\s]+)\)\s*$")
 
 
+def is_trn_line(line: str) -> bool:
+    """Whether ``line`` is an sclite ``trn`` line, ``text (id)``."""
+    return _TRN_ID.match(line) is not None
+
+
 def read_transcripts(path: str | Path) -> dict[str, str]:
     """Read a transcript file: Kaldi ``id text`` lines, or sclite ``trn`` lines ``text (id)``.
 
@@ -133,7 +138,7 @@ def read_transcripts(path: str | Path) -> dict[str, str]:
     first = next((line for line in lines if line.strip()), None)
     if first is None:
         raise AsrError(f"{path}: transcript file is empty")
-    trn = _TRN_ID.match(first) is not None
+    trn = is_trn_line(first)
     out: dict[str, str] = {}
     for lineno, line in enumerate(lines, 1):
         if not line.strip():

@@ -43,7 +43,7 @@ from asr.errors import AsrError
 from asr.io import open_text, write_json, write_jsonl
 from asr.manifest.records import Manifest, Utterance
 from asr.results import RESULT_FIELDS, ResultRow, row_counts
-from asr.score import EditCounts, pooled, score_pair
+from asr.score import EditCounts, is_trn_line, pooled, read_transcripts, score_pair
 from asr.text import DEFAULT, Normalization
 
 log = logging.getLogger(__name__)
@@ -80,10 +80,8 @@ def detect_format(path: Path) -> str:
     for suffix, fmt in ((".jsonl", "jsonl"), (".json", "jsonl"), (".csv", "csv"), (".tsv", "tsv")):
         if name.endswith(suffix):
             return fmt
-    from asr.score import _TRN_ID
-
     first = next((line for line in _lines(path) if line.strip()), "")
-    return "trn" if _TRN_ID.match(first) else "kaldi"
+    return "trn" if is_trn_line(first) else "kaldi"
 
 
 def read_hypotheses(path: str | Path, fmt: str = "auto", id_column: str | None = None,
@@ -100,8 +98,6 @@ def read_hypotheses(path: str | Path, fmt: str = "auto", id_column: str | None =
     if path.is_dir():
         raise AsrError(f"{path}: a directory; only --hyp-format whisper-json reads a directory of *.json files")
     if fmt in ("kaldi", "trn"):
-        from asr.score import read_transcripts
-
         return Hypotheses(path, fmt, read_transcripts(path))
     if fmt == "jsonl":
         return _read_records(path, fmt, _json_records(path), id_column, text_column)
