@@ -27,10 +27,11 @@ from asr.audit.estimands import Term, difference, ratio_change
 from asr.audit.formatting import CSP, ci_label, css, e, fmt_interval, fmt_num, fmt_pct
 from asr.audit.groups import sample_of
 from asr.audit.intervals import estimate
-from asr.audit.results import COUNT_COLUMNS, read_results
+from asr.audit.results import read_results
 from asr.audit.schema import Change, ComparedAttribute, Comparison, PairedGroup, frozen_map
 from asr.audit.svg import trend_plot
 from asr.errors import AsrError
+from asr.results import COUNT_FIELDS
 
 RESULTS_FILE = "results.jsonl"
 FAIRNESS_FILE = "fairness.json"
@@ -59,7 +60,7 @@ def compare_with_baseline(current: pd.DataFrame, baseline_path: str | Path, by: 
     """
     results_path, name = resolve_baseline(baseline_path)
     base = read_results(results_path)
-    counts = list(COUNT_COLUMNS)
+    counts = list(COUNT_FIELDS)
     joined = current[["id", "speaker", *by, *counts]].merge(base[["id", *counts]], on="id", suffixes=("", "_base"))
     if joined.empty:
         raise AsrError(f"{results_path}: no utterance id in common with the current results; nothing to compare")

@@ -199,12 +199,16 @@ class Matched:
 
 @dataclass(frozen=True)
 class AttributeResult:
+    """One attribute's audit. ``multivalued``: a list-valued attribute (``accents``), whose groups
+    overlap (an utterance counts in each of its values' groups; see :mod:`asr.audit.multivalued`)."""
+
     missing: int
     groups: tuple[GroupResult, ...]
     disparity: Disparity
     tests: tuple[GroupTest, ...]
     adjusted: Adjusted
     matched: Matched
+    multivalued: bool = False
 
 
 @dataclass(frozen=True)
@@ -269,6 +273,88 @@ class Comparison:
 
 
 @dataclass(frozen=True)
+class ContrastGroup:
+    """One group's within-speaker contrast: CER in each level over the speakers read in both.
+
+    ``difference`` is ``cer_a - cer_b`` and ``ratio`` ``cer_a / cer_b`` (levels ``a``, ``b`` of
+    :class:`WithinSpeaker`), paired within speakers.
+    """
+
+    group: str
+    speakers: int
+    utterances_a: int
+    utterances_b: int
+    ref_len_a: int
+    ref_len_b: int
+    cer_a: Estimate
+    cer_b: Estimate
+    difference: Estimate
+    ratio: Estimate
+    eligible: bool
+    flag: str | None = None
+
+
+@dataclass(frozen=True)
+class WithinSpeaker:
+    """The paired within-speaker comparison of two levels of ``contrast`` (:mod:`asr.audit.paired`)."""
+
+    paired_by: str
+    contrast: str
+    levels: tuple[str, str]
+    estimable: bool
+    reason: str | None = None
+    units: int = 0
+    paired_units: int = 0
+    utterances: int = 0
+    overall: ContrastGroup | None = None
+    attributes: Mapping[str, tuple[ContrastGroup, ...]] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
+    skipped: Mapping[str, str] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class SystemInfo:
+    """One recognizer in a comparison of several: its name and what its results say of it."""
+
+    name: str
+    results: str
+    system: str | None
+    engine: str | None
+    utterances: int
+    normalization: str | None
+
+
+@dataclass(frozen=True)
+class SystemFigure:
+    """One system's CER in one group and its paired difference to the audited release (None for itself)."""
+
+    system: str
+    cer: Estimate
+    difference: Estimate | None
+
+
+@dataclass(frozen=True)
+class SystemsGroup:
+    group: str
+    speakers: int
+    utterances: int
+    eligible: bool
+    figures: tuple[SystemFigure, ...]
+
+
+@dataclass(frozen=True)
+class Systems:
+    """Several recognizers on the same utterances, side by side (:mod:`asr.audit.systems`); the first
+    is the audited release."""
+
+    systems: tuple[SystemInfo, ...]
+    shared_utterances: int
+    only_current: int
+    overall: SystemsGroup
+    attributes: Mapping[str, tuple[SystemsGroup, ...]]
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Headline:
     attribute: str
     estimable: bool
@@ -319,6 +405,8 @@ class AuditResult:
     provenance: Mapping[str, Any] | None
     warnings: tuple[str, ...] = ()
     gates: tuple[GateResult, ...] = ()
+    within_speaker: WithinSpeaker | None = None
+    systems: Systems | None = None
     timings: Mapping[str, float] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
     schema: str = SCHEMA
 
@@ -327,8 +415,8 @@ class AuditResult:
 _JSON_NAMES = {"dele": "del"}
 #: Key order of the top level of ``fairness.json``.
 _TOP = ("schema", "release", "created", "asr_version", "inputs", "config", "metric", "unit", "normalization",
-        "overall", "headline", "attributes", "intersections", "explanations", "baseline", "gates", "provenance",
-        "warnings", "model_card", "timings")
+        "overall", "headline", "attributes", "intersections", "within_speaker", "systems", "explanations", "baseline",
+        "gates", "provenance", "warnings", "model_card", "timings")
 
 
 def to_json(obj: Any) -> Any:
