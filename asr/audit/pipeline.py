@@ -280,8 +280,10 @@ def run_audit(
     if any(g.needs_baseline for g in gates) and baseline is None:
         needs = next(g for g in gates if g.needs_baseline)
         raise AsrError(f"--fail-if {needs.text!r} compares with a baseline: pass --baseline")
-    for other in ([baseline] if baseline is not None else []) + list(compare):
-        resolve_baseline(other)  # a missing baseline or system fails now, not after the whole audit
+    if baseline is not None:
+        resolve_baseline(baseline)  # a missing baseline or system fails now, not after the whole audit
+    for other in compare:
+        resolve_baseline(other, "--compare")
     started = time.perf_counter()
     paths = [Path(p) for p in results_paths]
     results = read_results(paths)

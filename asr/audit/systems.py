@@ -79,7 +79,7 @@ def compare_systems(current: pd.DataFrame, current_info: SystemInfo, others: lis
 
 
 def _read_other(source: str | Path) -> tuple[SystemInfo, pd.DataFrame]:
-    results_path, name = resolve_baseline(source)
+    results_path, name = resolve_baseline(source, "--compare")
     frame = read_results(results_path)
     meta = read_meta(results_path)
     fairness = results_path.with_name(FAIRNESS_FILE) if results_path.name == "results.jsonl" else None
