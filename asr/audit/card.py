@@ -77,7 +77,7 @@ def model_card(overall: Figures, attributes: dict[str, AttributeResult], config,
             "attributes": {a: [g.group for g in block.groups] for a, block in attributes.items()},
         },
         "normalization": normalization,
-        "provenance": provenance_summary(provenance or {}),
+        "provenance": provenance_summary(provenance or {}, system),
         "caveats": caveats(attributes, config, metric, summary, system),
     }
 
@@ -92,13 +92,21 @@ def _model(model_info: dict | None, system: dict | None) -> dict:
     return {"path": None, "note": "no model directory given (--model) or named in the results' meta.json"}
 
 
-def provenance_summary(records: dict) -> dict:
-    """One readable line per stage (trained, decoded, audited): versions, precision, hardware."""
+def provenance_summary(records: dict, system: dict | None = None) -> dict:
+    """One readable line per stage (trained, decoded, audited): versions, precision, hardware.
+
+    For another recognizer (``system`` of kind ``external`` or ``engine``) a stage asr did not run
+    is left out rather than said to be "not recorded"; hypotheses from a file say how they were scored.
+    """
     out = {}
+    foreign = (system or {}).get("kind") in ("external", "engine")
+    if (system or {}).get("kind") == "external":
+        out["scored"] = f"hypotheses of {system.get('system')} from {system.get('hypotheses')} by asr score --manifest"
     for stage, verb in (("model", "trained"), ("decode", "decoded"), ("audit", "audited")):
         record = records.get(stage)
         if not isinstance(record, dict):
-            out[verb] = "not recorded"
+            if not foreign:
+                out[verb] = "not recorded"
             continue
         packages = record.get("packages") or {}
         parts = [f"asr {record.get('asr')}" + (f" ({str(record['git_commit'])[:12]}"

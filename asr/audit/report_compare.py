@@ -70,14 +70,15 @@ def render_within_speaker(w: WithinSpeaker, metric: str, ci: str, method: str) -
 def _contrast_table(groups: tuple[ContrastGroup, ...], a: str, b: str, metric: str, ci: str) -> str:
     rows = "".join(
         f"<tr class=\"{'flagged' if not g.eligible else ''}\"><td>{e(g.group)}</td><td class=num>{g.speakers}</td>"
-        f"<td class=num>{g.utterances_a}</td><td class=num>{g.utterances_b}</td>"
-        f"<td class=num>{_cer(g.cer_a)}</td><td class=num>{_cer(g.cer_b)}</td>"
         f"<td class=num><b>{_times(g.ratio)}</b></td><td class=num>{_pts(g.difference)}</td>"
+        f"<td class=num>{_cer(g.cer_a)}</td><td class=num>{_cer(g.cer_b)}</td>"
+        f"<td class=num>{g.utterances_a}</td><td class=num>{g.utterances_b}</td>"
         f"<td class=note>{e(g.flag or '')}</td></tr>" for g in groups)
     return ("<div class=scroll><table><thead><tr><th>group</th><th class=num># paired spk</th>"
-            f"<th class=num># utt {e(a)}</th><th class=num># utt {e(b)}</th><th class=num>{e(metric)} {e(a)} [{e(ci)}]</th>"
-            f"<th class=num>{e(metric)} {e(b)} [{e(ci)}]</th><th class=num>{e(a)} / {e(b)}</th>"
-            f"<th class=num>{e(a)} − {e(b)}, pts</th><th>note</th></tr></thead><tbody>{rows}</tbody></table></div>")
+            f"<th class=num>{e(a)} / {e(b)} [{e(ci)}]</th><th class=num>{e(a)} − {e(b)}, pts</th>"
+            f"<th class=num>{e(metric)} {e(a)}</th><th class=num>{e(metric)} {e(b)}</th>"
+            f"<th class=num># utt {e(a)}</th><th class=num># utt {e(b)}</th><th>note</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table></div>")
 
 
 def render_systems(s: Systems, metric: str, ci: str) -> str:

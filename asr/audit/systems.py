@@ -50,6 +50,8 @@ def engine_name(meta: dict) -> str | None:
     engine = meta.get("engine")
     if isinstance(engine, dict):
         return str(engine.get("engine")) if engine.get("engine") else None
+    if engine == "external":
+        return "external (asr score --manifest)"
     return str(engine) if engine else ("asr" if meta.get("model") else None)
 
 

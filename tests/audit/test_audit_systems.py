@@ -71,6 +71,7 @@ def test_the_card_of_an_external_system_says_what_is_known_and_why_not_the_rest(
                 "data it was trained on, so this card does not describe it."}
     assert f"{MISSING_IDS} of 300 utterances have no hypothesis from whisper-base: they are scored as all deletions" \
         in external.result.warnings
+    assert set(card["provenance"]) == {"scored", "audited"}  # asr neither trained nor decoded it: not "not recorded"
     page = (external.directory / "fairness.html").read_text(encoding="utf-8")
     assert "asr has no record of the data it was trained on" in page
     assert "<th class=num>train hours</th>" not in page and "path</th><td>None" not in page
