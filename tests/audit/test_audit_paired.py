@@ -84,7 +84,7 @@ def test_the_ratio_interval_covers_the_planted_factor_in_most_simulations():
     for seed in range(60):
         groups = _groups(within_speaker(readings(seed=seed), ["home_dialect"], CONFIG), "home_dialect")
         covered += [groups[h].ratio.low <= EFFECT[h] <= groups[h].ratio.high for h in EFFECT]
-    assert np.mean(covered) >= 0.88  # nominal 95%; measured 93-96% over 150 sets with pooled_t
+    assert np.mean(covered) >= 0.9  # nominal 95%; measured 96% (wu) and 97% (mandarin) over 150 sets
 
 
 def test_attributes_that_vary_within_a_speaker_are_skipped_with_the_reason():
