@@ -64,7 +64,7 @@ def forest_plot(rows: list[dict], series: tuple[str, ...], *, log: bool, anchor:
     block = n * LINE + 8
     legend = _legend(series, colors, label_w) if n > 1 else []
     legend_h = 20 * (max(line for _, _, _, line in legend) + 1) if legend else 0
-    height = legend_h + len(rows) * block + 44
+    height = legend_h + len(rows) * block + 48  # the axis label's descenders (_, g, p) stay inside
     parts = [svg_open(height, axis_label)]
     for name, color, x0, line in legend:
         parts.append(f'<circle cx="{x0 + 5}" cy="{10 + 20 * line}" r="4" fill="{color}"/>'
@@ -92,7 +92,7 @@ def forest_plot(rows: list[dict], series: tuple[str, ...], *, log: bool, anchor:
                 parts.append(f'<line x1="{X(lo):.1f}" x2="{X(hi):.1f}" y1="{cy:.1f}" y2="{cy:.1f}" stroke="{color}" stroke-width="2"/>')
             parts.append(f'<circle cx="{X(value):.1f}" cy="{cy:.1f}" r="4.5" fill="{color}"/>'
                          f'<text x="{WIDTH - PAD}" y="{cy + 4:.1f}" text-anchor="end" class=val>{e(text)}</text></g>')
-    parts.append(f'<text x="{label_w + plot_w / 2:.0f}" y="{height - 2}" text-anchor="middle" class=axis>'
+    parts.append(f'<text x="{label_w + plot_w / 2:.0f}" y="{height - 5}" text-anchor="middle" class=axis>'
                  f'{e(fit_text(axis_label, WIDTH - 20))}</text></svg>')
     return "".join(parts)
 

@@ -6,10 +6,14 @@ Each is a forest plot per attribute with its table beside it. Every data string 
 
 from __future__ import annotations
 
-from asr.audit.card import METHOD_TEXT
 from asr.audit.formatting import e, fmt_interval, fmt_num, fmt_pct, fmt_pts
 from asr.audit.forest import forest_plot
 from asr.audit.schema import ContrastGroup, Estimate, Systems, SystemsGroup, WithinSpeaker
+
+
+#: How ``pooled_t`` bounds a within-speaker ratio (:func:`asr.audit.estimands.paired_poisson_variance`).
+PAIRED_RATIO = ("; a ratio's variance is the larger of its cluster-robust one and a Poisson one, as speaker effects "
+                "cancel in it")
 
 
 def _triple(x: Estimate | None, interval: bool = True):
@@ -44,7 +48,8 @@ def render_within_speaker(w: WithinSpeaker, metric: str, ci: str, method: str) -
             f"{w.paired_units} of {w.units} {e(unit)}s have utterances in both ({w.utterances} utterances); only they "
             f"count, so {e(unit)} effects (voice, microphone, reading skill) cancel. Per group: {e(metric)} in each "
             f"level pooled over those {e(unit)}s' utterances, the ratio {e(a)} / {e(b)} and the difference "
-            f"{e(a)} − {e(b)}, paired within {e(unit)}s ({e(ci)}s: {e(METHOD_TEXT[method])}).</p>")
+            f"{e(a)} − {e(b)}, paired within {e(unit)}s ({e(ci)}s over {e(unit)}s, <code>{e(method)}</code>"
+            f"{PAIRED_RATIO if method == 'pooled_t' else ''}).</p>")
     if not w.estimable:
         return html + f"<p class=muted>Not estimable: {e(w.reason)}.</p>"
     o = w.overall
