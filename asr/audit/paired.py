@@ -48,15 +48,15 @@ def within_speaker(df: pd.DataFrame, by: list[str], config: AuditConfig) -> With
                        "a contrast needs one level per utterance")
     labels = np.asarray(group_labels(df, contrast))
     a, b = _levels(labels, contrast, config.contrast_levels)
-    units = df[unit].astype(object).to_numpy()
-    in_a, in_b = labels == a, labels == b
-    paired = np.isin(units, np.intersect1d(units[in_a], units[in_b])) & (in_a | in_b)
-    base = dict(paired_by=unit, contrast=contrast, levels=(a, b), units=int(pd.unique(units).size),
-                paired_units=int(pd.unique(units[paired]).size), utterances=int(paired.sum()))
+    codes, names = pd.factorize(df[unit].astype(object))  # a missing unit (-1) pairs with nothing
+    in_a, in_b = (labels == a) & (codes >= 0), (labels == b) & (codes >= 0)
+    paired = np.isin(codes, np.intersect1d(codes[in_a], codes[in_b])) & (in_a | in_b)
+    base = dict(paired_by=unit, contrast=contrast, levels=(a, b), units=len(names),
+                paired_units=int(np.unique(codes[paired]).size), utterances=int(paired.sum()))
     if not paired.any():
         return WithinSpeaker(**base, estimable=False,
                              reason=f"no {unit} has utterances in both {contrast} levels {a} and {b}")
-    frame = df.loc[paired].assign(speaker=units[paired])
+    frame = df.loc[paired].assign(speaker=np.asarray(names, dtype=object)[codes[paired]])
     values = _level_values(frame, in_a[paired], in_b[paired])
     overall = _groups(make_cells(frame, [], values), config, everyone=True)[0]
     attributes, skipped = {}, {}

@@ -142,3 +142,12 @@ def test_the_command_writes_the_comparison_and_its_plot(tmp_path):
     assert set(wu["ratio"]) == {"value", "low", "high"} and wu["ratio"]["low"] > 1
     page = (tmp_path / "reports" / "paired" / "fairness.html").read_text(encoding="utf-8")
     assert 'id="within-speaker"' in page and "reading dialect over reading mandarin" in page
+
+
+def test_no_speaker_in_both_levels_is_said_not_estimated():
+    df = readings()
+    df = df[~((df["reading_style"] == "mandarin") & (df["home_dialect"] == "wu"))]  # wu speakers: dialect only
+    df = df[~((df["reading_style"] == "dialect") & (df["home_dialect"] == "mandarin"))]  # the others: Mandarin
+    w = within_speaker(df, ["home_dialect"], CONFIG)
+    assert not w.estimable and w.paired_units == 0 and w.units == 24
+    assert w.reason == "no speaker has utterances in both reading_style levels dialect and mandarin"
