@@ -90,8 +90,6 @@ class Normalization:
 DEFAULT = Normalization()
 #: The default normalisation's description.
 NORMALIZATION = DEFAULT.describe()
-#: The same as :data:`NORMALIZATION`: Traditional-to-Simplified is a default step now (asr >= 0.2).
-NORMALIZATION_T2S = NORMALIZATION
 
 
 def normalize(text: str, normalization: Normalization = DEFAULT) -> str:

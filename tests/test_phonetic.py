@@ -1,4 +1,4 @@
-from asr.phonetic import build_unit_vocabulary, encode_units, pinyin_units
+from asr.phonetic import build_unit_vocabulary, encode_units, pinyin_units, split_syllable, syllables
 
 
 def test_han_characters_become_initials_and_toned_finals():
@@ -20,3 +20,10 @@ def test_vocabulary_and_encoding():
     vocab = build_unit_vocabulary(["你好", "好的"])
     assert vocab.tokens == ("<blank>", "<unk>", "ao3", "d", "e5", "h", "i3", "n")
     assert encode_units(vocab, "你好吗") == [7, 6, 5, 2, 1, 1]  # m and a5 are not in it: <unk>
+
+
+def test_syllables_read_polyphones_in_context():
+    assert syllables(list("银行")) == [("y", "in", "2"), ("h", "ang", "2")]
+    assert syllables(list("行走"))[0] == ("x", "ing", "2")
+    assert syllables(["gps", "儿"]) == [None, ("∅", "er", "2")]
+    assert split_syllable("ma") == ("m", "a", "5")

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from asr.audit.results import group_labels
+from asr.audit.progress import advance, phase
+from asr.audit.results import expanded_labels
 
 #: Columns of :attr:`Cells.values`.
 VALUE_COLUMNS = ("sub", "del", "ins", "ref_len", "utterances")
@@ -74,31 +75,54 @@ def make_cells(df: pd.DataFrame, keys: list[str] | tuple[str, ...], values: np.n
     """Sum ``df``'s rows into (group, speaker) cells for the attributes ``keys``.
 
     ``values``: (n, K) per-row values to sum instead of :data:`VALUE_COLUMNS` (the
-    baseline comparison sums two releases' counts side by side).
+    baseline comparison sums two releases' counts side by side). A list-valued attribute
+    (``accents``) puts an utterance in the cell of each of its values
+    (:func:`asr.audit.results.expanded_labels`), so its groups overlap. No keys: one group
+    of every utterance.
     """
     keys = tuple(keys)
-    cats = [group_labels(df, k) for k in keys]
+    cats, rows = expanded_labels(df, keys)
     spk = df["speaker"]
     spk_codes, spk_names = pd.factorize(spk.astype(object) if not isinstance(spk.dtype, pd.CategoricalDtype) else spk)
-    spk_names = np.asarray(spk_names, dtype=object)
-    combined = np.zeros(len(df), dtype=np.int64)
+    if values is None:
+        values = row_values(df)
+    if rows is not None:
+        spk_codes, values = spk_codes[rows], np.asarray(values)[rows]
+    combined = np.zeros(len(spk_codes), dtype=np.int64)
     for cat in cats:
         combined = combined * len(cat.categories) + cat.codes
-    key = combined * len(spk_names) + spk_codes
-    cell_key, inverse = np.unique(key, return_inverse=True)
-    if values is None:
-        values = np.column_stack([df[c].to_numpy(np.float64) for c in VALUE_COLUMNS[:-1]] + [np.ones(len(df))])
-    cell_values = _sum_by(inverse, values, len(cell_key))
-    cell_group_key, cell_speaker = np.divmod(cell_key, len(spk_names))
-    present, group = np.unique(cell_group_key, return_inverse=True)
-    labels = []
-    for k in present:
+    sizes = [len(cat.categories) for cat in cats]
+    names = [cat.categories for cat in cats]
+
+    def label(k: int) -> tuple[str, ...]:
         parts = []
-        for cat in reversed(cats):
-            k, code = divmod(int(k), len(cat.categories))
-            parts.append(str(cat.categories[code]))
-        labels.append(tuple(reversed(parts)))
-    return Cells(keys, labels, group.astype(np.int64), spk_names[cell_speaker], cell_values)
+        for size, cats_k in zip(reversed(sizes), reversed(names)):
+            k, code = divmod(k, size)
+            parts.append(str(cats_k[code]))
+        return tuple(reversed(parts))
+
+    return cells_from_codes(keys, combined, label, spk_codes, np.asarray(spk_names, dtype=object), values)
+
+
+def row_values(df: pd.DataFrame) -> np.ndarray:
+    """(n, 5): each utterance's :data:`VALUE_COLUMNS` (its counts and 1)."""
+    return np.column_stack([df[c].to_numpy(np.float64) for c in VALUE_COLUMNS[:-1]] + [np.ones(len(df))])
+
+
+def cells_from_codes(keys: tuple[str, ...], group_code: np.ndarray, label, speaker_code: np.ndarray,
+                     speaker_names: np.ndarray, values: np.ndarray) -> Cells:
+    """:class:`Cells` of rows with integer group codes (n,), speaker codes (n,) and ``values`` (n, K).
+
+    ``label(code)`` gives a group code's tuple of attribute values; groups are ordered by code.
+    """
+    n_spk = max(len(speaker_names), 1)
+    key = group_code.astype(np.int64) * n_spk + speaker_code
+    cell_key, inverse = np.unique(key, return_inverse=True)
+    cell_values = _sum_by(inverse.ravel(), np.asarray(values, dtype=np.float64), len(cell_key))
+    cell_group_key, cell_speaker = np.divmod(cell_key, n_spk)
+    present, group = np.unique(cell_group_key, return_inverse=True)
+    labels = [label(int(k)) for k in present]
+    return Cells(keys, labels, group.ravel().astype(np.int64), speaker_names[cell_speaker], cell_values)
 
 
 def bootstrap(cells: Cells, replicates: int, seed: int, values: np.ndarray | None = None) -> np.ndarray:
@@ -121,11 +145,13 @@ def resample_sums(group: np.ndarray, n_groups: int, values: np.ndarray, replicat
     values = np.asarray(values, dtype=np.float64)
     rng = np.random.default_rng(seed)
     out = np.empty((replicates, n_groups, values.shape[1]))
-    for g, idx in enumerate(members(group, n_groups)):  # a loop over groups; replicates are vectorised
-        columns = [np.ascontiguousarray(values[idx, j]) for j in range(values.shape[1])]
-        for start, draws in speaker_draws(rng, len(idx), replicates):
-            for j, col in enumerate(columns):
-                out[start : start + len(draws), g, j] = np.take(col, draws).sum(axis=1)
+    with phase("speaker bootstrap", replicates * n_groups, "replicate"):
+        for g, idx in enumerate(members(group, n_groups)):  # a loop over groups; replicates are vectorised
+            columns = [np.ascontiguousarray(values[idx, j]) for j in range(values.shape[1])]
+            for start, draws in speaker_draws(rng, len(idx), replicates):
+                for j, col in enumerate(columns):
+                    out[start : start + len(draws), g, j] = np.take(col, draws).sum(axis=1)
+                advance(len(draws))
     return out
 
 

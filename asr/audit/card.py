@@ -19,17 +19,54 @@ INTENDED_USE = (
 )
 
 
+def describe_system(metas: list[dict]) -> dict | None:
+    """What the results' meta files say of the recognizer, or None when they say nothing.
+
+    ``{"kind", "system", "engine", ...}``: ``kind`` ``external`` for hypotheses scored by ``asr score
+    --manifest`` (with ``hypotheses``, ``hyp_format``, ``matched_by``, ``missing_hypotheses``,
+    ``extra_hypotheses``, summed over the files), ``engine`` for another recognizer run by ``asr
+    decode --engine`` (with its model directory, configuration digest and decoding options), ``asr``
+    for an ``asr`` model.
+    """
+    metas = [m for m in metas if m]
+    if not metas:
+        return None
+    first = metas[0]
+    engine = first.get("engine")
+    if engine == "external":
+        return {
+            "kind": "external", "system": first.get("system"), "engine": "external (asr score --manifest)",
+            "hypotheses": ", ".join(str(m.get("hypotheses")) for m in metas),
+            "hyp_format": first.get("hyp_format"), "matched_by": first.get("matched_by"),
+            "missing_hypotheses": sum(int(m.get("missing_hypotheses") or 0) for m in metas),
+            "extra_hypotheses": sum(int(m.get("extra_hypotheses") or 0) for m in metas),
+            "utterances": sum(int(m.get("utterances") or 0) for m in metas),
+        }
+    if isinstance(engine, dict) and engine.get("engine") not in (None, "asr"):
+        options = {k: v for k, v in engine.items() if k not in ("engine", "model") and v is not None}
+        model = str(engine.get("model") or "")
+        return {"kind": "engine", "system": first.get("system") or (model.rstrip("/").rsplit("/", 1)[-1] or None),
+                "engine": engine["engine"], "model": model or None, **options}
+    if isinstance(engine, dict) or first.get("model"):
+        options = {k: v for k, v in (engine or {}).items() if k not in ("engine", "model") and v is not None}
+        return {"kind": "asr", "system": first.get("system"), "engine": "asr", **options}
+    return None
+
+
 def model_card(overall: Figures, attributes: dict[str, AttributeResult], config, *, inputs: dict, unit: str,
                metric: str, normalization: str, provenance: dict | None, model_info: dict | None,
-               summary: dict | None) -> dict:
+               summary: dict | None, system: dict | None = None) -> dict:
     """``{model, intended_use, training_data, evaluation_data, normalization, provenance, caveats}``.
 
-    ``config``: the resolved :class:`~asr.audit.config.AuditConfig`.
+    ``config``: the resolved :class:`~asr.audit.config.AuditConfig`; ``system``: :func:`describe_system`.
+    Another recognizer's card describes what its results say (name, engine, options, the
+    hypotheses file and how many utterances had none) and states, in one sentence, why it has no
+    training data to show.
     """
     return {
-        "model": model_info or {"path": None, "note": "no model directory given (--model) or named in the results' meta.json"},
+        "model": _model(model_info, system),
         "intended_use": INTENDED_USE,
-        "training_data": _training(summary),
+        "training_data": _training(summary, system),
         "evaluation_data": {
             "results": inputs.get("results", []),
             "manifests": inputs.get("manifests", []),
@@ -40,18 +77,36 @@ def model_card(overall: Figures, attributes: dict[str, AttributeResult], config,
             "attributes": {a: [g.group for g in block.groups] for a, block in attributes.items()},
         },
         "normalization": normalization,
-        "provenance": provenance_summary(provenance or {}),
-        "caveats": caveats(attributes, config, metric, summary),
+        "provenance": provenance_summary(provenance or {}, system),
+        "caveats": caveats(attributes, config, metric, summary, system),
     }
 
 
-def provenance_summary(records: dict) -> dict:
-    """One readable line per stage (trained, decoded, audited): versions, precision, hardware."""
+def _model(model_info: dict | None, system: dict | None) -> dict:
+    """The card's model details: the system as its results describe it, and the model directory's details."""
+    described = {k: v for k, v in (system or {}).items() if k != "kind"}
+    if system and system["kind"] != "asr":
+        return {**described, **({"path": model_info["path"]} if model_info else {})}
+    if model_info:
+        return {**{k: v for k, v in described.items() if v is not None and k != "engine"}, **model_info}
+    return {"path": None, "note": "no model directory given (--model) or named in the results' meta.json"}
+
+
+def provenance_summary(records: dict, system: dict | None = None) -> dict:
+    """One readable line per stage (trained, decoded, audited): versions, precision, hardware.
+
+    For another recognizer (``system`` of kind ``external`` or ``engine``) a stage asr did not run
+    is left out rather than said to be "not recorded"; hypotheses from a file say how they were scored.
+    """
     out = {}
+    foreign = (system or {}).get("kind") in ("external", "engine")
+    if (system or {}).get("kind") == "external":
+        out["scored"] = f"hypotheses of {system.get('system')} from {system.get('hypotheses')} by asr score --manifest"
     for stage, verb in (("model", "trained"), ("decode", "decoded"), ("audit", "audited")):
         record = records.get(stage)
         if not isinstance(record, dict):
-            out[verb] = "not recorded"
+            if not foreign:
+                out[verb] = "not recorded"
             continue
         packages = record.get("packages") or {}
         parts = [f"asr {record.get('asr')}" + (f" ({str(record['git_commit'])[:12]}"
@@ -75,9 +130,9 @@ def provenance_summary(records: dict) -> dict:
     return out
 
 
-def _training(summary: dict | None) -> dict:
+def _training(summary: dict | None, system: dict | None = None) -> dict:
     if not isinstance(summary, dict):
-        return {"available": False, "note": "no data_summary.json in the model directory"}
+        return {"available": False, "note": unknown_training(system)}
     total = summary.get("total") if isinstance(summary.get("total"), dict) else summary
     return {
         "available": True,
@@ -99,7 +154,21 @@ METHOD_TEXT = {
 }
 
 
-def caveats(attributes: dict[str, AttributeResult], config, metric: str, summary: dict | None) -> list[str]:
+def unknown_training(system: dict | None) -> str:
+    """The one sentence that says why the card shows no training data."""
+    name = (system or {}).get("system") or "this system"
+    kind = (system or {}).get("kind")
+    if kind == "external":
+        return (f"{name}'s hypotheses were scored from a file (asr score --manifest): asr has no record of the data "
+                "it was trained on, so this card does not describe it.")
+    if kind == "engine":
+        return (f"{name} was run by asr decode --engine {system['engine']} from a model directory that does not "
+                "describe its training data, so this card does not either.")
+    return "The model directory has no data_summary.json (asr train writes one), so the training data is unknown."
+
+
+def caveats(attributes: dict[str, AttributeResult], config, metric: str, summary: dict | None,
+            system: dict | None = None) -> list[str]:
     """What limits the conclusions of this report."""
     out = [
         f"Intervals are {ci_label(config.confidence)}s: {METHOD_TEXT[config.interval_method]}; they cover the "
@@ -123,8 +192,11 @@ def caveats(attributes: dict[str, AttributeResult], config, metric: str, summary
         if block.disparity.ratio_note:
             out.append(f"{attr}: {block.disparity.ratio_note}.")
     if not isinstance(summary, dict):
-        out.append("The training data's composition is unknown (no data_summary.json), so error rates cannot be "
-                   "set beside the amount of training data per group.")
+        out.append("The training data's composition is unknown, so error rates cannot be set beside the amount "
+                   "of training data per group.")
+    if system and system.get("missing_hypotheses"):
+        out.append(f"{system['missing_hypotheses']} utterance(s) had no hypothesis from {system.get('system')} and "
+                   "are scored as all deletions.")
     out.append("Groups are the metadata recorded in the manifest (self-reported or corpus-assigned); "
                "other factors (microphone, topic, speaking style) may differ between groups too: see the adjusted "
                "and matched comparisons.")

@@ -39,6 +39,12 @@ class AuditConfig:
     explain_max_aligned: errorful utterances re-aligned per group for the confusion
         counts (a reproducible sample above it).
     fail_if: release gates (see :mod:`asr.audit.gates`).
+    paired_by: with ``contrast``, the within-speaker comparison (:mod:`asr.audit.paired`): the unit
+        recorded in both levels of the contrast and resampled for its intervals (``speaker``).
+    contrast: the attribute whose two levels are compared within each ``paired_by`` unit
+        (KeSpeech: ``reading_style``, dialect against Mandarin reading).
+    contrast_levels: the two levels, ``[a, b]``: differences are ``a - b`` and ratios ``a / b``;
+        empty: the contrast's two values in sorted order (more than two are an error).
     """
 
     by: list[str] = field(default_factory=list)
@@ -56,8 +62,17 @@ class AuditConfig:
     explain_top_k: int = 10
     explain_max_aligned: int = 1000
     fail_if: list[str] = field(default_factory=list)
+    paired_by: str | None = None
+    contrast: str | None = None
+    contrast_levels: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if (self.paired_by is None) != (self.contrast is None):
+            raise ValueError("paired_by and contrast go together (e.g. paired_by: speaker, contrast: reading_style)")
+        if self.contrast_levels and (len(self.contrast_levels) != 2 or len(set(self.contrast_levels)) != 2):
+            raise ValueError(f"contrast_levels must name two different levels, got {self.contrast_levels}")
+        if self.contrast_levels and self.contrast is None:
+            raise ValueError("contrast_levels needs contrast (and paired_by)")
         if self.min_speakers < 1:
             raise ValueError(f"min_speakers must be >= 1, got {self.min_speakers}")
         if self.replicates < 10:

@@ -30,6 +30,7 @@ from asr.audit.bootstrap import DEL, INS, REF, SUB, Cells, rate
 from asr.audit.config import AuditConfig
 from asr.audit.estimands import Sample, Term, difference, ratio
 from asr.audit.intervals import estimate
+from asr.audit.progress import advance, phase
 from asr.audit.results import MISSING
 from asr.audit.schema import Disparity, Estimate, Gap, GroupResult, GroupTest
 from asr.errors import AsrError
@@ -63,17 +64,17 @@ def choose_reference(attribute: str, ref_tokens: Mapping[str, float], config: Au
 
 
 def summarize(cells: Cells, rows: tuple[GroupResult, ...], sample: Sample, config: AuditConfig,
-              reference: tuple[str | None, str | None] = (None, None), tests: tuple[GroupTest, ...] = ()) -> Disparity:
-    """Worst, best, reference, the compared group's ratio and difference to the reference, gaps to overall."""
+              reference: tuple[str | None, str | None] = (None, None), tests: tuple[GroupTest, ...] = (),
+              gaps: tuple[Gap, ...] | None = None) -> Disparity:
+    """Worst, best, reference, the compared group's ratio and difference to the reference, gaps to overall.
+
+    ``gaps``: each eligible group's gap to the overall CER, when the cells cannot give it (the
+    overlapping groups of a list-valued attribute: :func:`asr.audit.multivalued.membership_gaps`).
+    """
     method, level = config.interval_method, config.confidence
-    eligible = [g for g, r in enumerate(rows) if r.eligible and r.cer is not None]
-    everyone = Term(tuple(range(cells.n_groups)))
-    total = cells.values.sum(axis=0)
-    overall_cer = float(rate(total[SUB] + total[DEL] + total[INS], total[REF]))
-    gaps = []
-    for g in eligible:
-        _, low, high = estimate(difference(Term((g,)), everyone), sample, method, level)
-        gaps.append(Gap(rows[g].group, rows[g].cer - overall_cer, low, high))
+    eligible = eligible_groups(rows)
+    if gaps is None:
+        gaps = _gaps_to_overall(cells, rows, sample, config, eligible)
     base = {"eligible_groups": tuple(rows[g].group for g in eligible), "gaps_to_overall": tuple(gaps)}
     if len(eligible) < 2:
         return Disparity(estimable=False, reason=f"{len(eligible)} eligible group(s); a disparity needs two", **base)
@@ -107,6 +108,18 @@ def summarize(cells: Cells, rows: tuple[GroupResult, ...], sample: Sample, confi
     )
 
 
+def _gaps_to_overall(cells: Cells, rows: tuple[GroupResult, ...], sample: Sample, config: AuditConfig,
+                     eligible: list[int]) -> list[Gap]:
+    everyone = Term(tuple(range(cells.n_groups)))
+    total = cells.values.sum(axis=0)
+    overall_cer = float(rate(total[SUB] + total[DEL] + total[INS], total[REF]))
+    gaps = []
+    for g in eligible:
+        _, low, high = estimate(difference(Term((g,)), everyone), sample, config.interval_method, config.confidence)
+        gaps.append(Gap(rows[g].group, rows[g].cer - overall_cer, low, high))
+    return gaps
+
+
 def _row_estimate(row: GroupResult) -> Estimate:
     return Estimate(row.cer, row.cer_low, row.cer_high)
 
@@ -115,14 +128,25 @@ def group_tests(
     cells: Cells, rows: tuple[GroupResult, ...], permutations: int, seed: int, alpha: float
 ) -> tuple[GroupTest, ...]:
     """Each eligible group against the rest: permutation p-value and Holm-adjusted p-value."""
-    eligible = [g for g, r in enumerate(rows) if r.eligible and r.cer is not None]
+    eligible = eligible_groups(rows)
     if len(eligible) < 2:
         return ()
-    observed, p = permutation_pvalues(cells, permutations, seed)
+    (cer, rest), p = permutation_pvalues(cells, permutations, seed)
+    return holm_tests(rows, eligible, cer, rest, p, alpha)
+
+
+def eligible_groups(rows: tuple[GroupResult, ...]) -> list[int]:
+    """Indices of the groups the disparity summary and the tests compare."""
+    return [g for g, r in enumerate(rows) if r.eligible and r.cer is not None]
+
+
+def holm_tests(rows: tuple[GroupResult, ...], eligible: list[int], cer: np.ndarray, rest: np.ndarray,
+               p: np.ndarray, alpha: float) -> tuple[GroupTest, ...]:
+    """The tests of the ``eligible`` groups from per-group (G,) CER, rest CER and raw p-values, Holm-corrected."""
     raw = p[eligible]
     reject, adjusted, _, _ = multipletests(raw, alpha=alpha, method="holm")
     return tuple(
-        GroupTest(rows[g].group, rows[g].cer, float(observed[1][g]), float(observed[0][g] - observed[1][g]),
+        GroupTest(rows[g].group, rows[g].cer, float(rest[g]), float(cer[g] - rest[g]),
                   float(raw[i]), float(adjusted[i]), bool(reject[i]))
         for i, g in enumerate(eligible)
     )
@@ -145,15 +169,17 @@ def permutation_pvalues(cells: Cells, permutations: int, seed: int):
     rng = np.random.default_rng(seed)
     exceed = np.zeros(G)
     done = 0
-    while done < permutations:
-        b = min(BLOCK, permutations - done)
-        labels = rng.permuted(np.broadcast_to(cells.group, (b, C)), axis=1)
-        flat = (labels + (np.arange(b) * G)[:, None]).ravel()
-        e = np.bincount(flat, weights=np.tile(errors, b), minlength=b * G).reshape(b, G)
-        n = np.bincount(flat, weights=np.tile(ref, b), minlength=b * G).reshape(b, G)
-        pg, pr = versus_rest(e, n)
-        with np.errstate(invalid="ignore"):
-            exceed += (np.abs(pg - pr) >= stat - 1e-12).sum(axis=0)
-        done += b
+    with phase("permutation tests", permutations, "permutation"):
+        while done < permutations:
+            b = min(BLOCK, permutations - done)
+            labels = rng.permuted(np.broadcast_to(cells.group, (b, C)), axis=1)
+            flat = (labels + (np.arange(b) * G)[:, None]).ravel()
+            e = np.bincount(flat, weights=np.tile(errors, b), minlength=b * G).reshape(b, G)
+            n = np.bincount(flat, weights=np.tile(ref, b), minlength=b * G).reshape(b, G)
+            pg, pr = versus_rest(e, n)
+            with np.errstate(invalid="ignore"):
+                exceed += (np.abs(pg - pr) >= stat - 1e-12).sum(axis=0)
+            done += b
+            advance(b)
     return (cer_g, cer_rest), (1 + exceed) / (1 + permutations)
 

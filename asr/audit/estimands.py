@@ -275,11 +275,12 @@ def dispersion(s: Sample, edits: int = 0, ref: int = 1) -> tuple[float, float]:
 def pooled_variance(est: Estimand, s: Sample) -> tuple[float, float]:
     """θ's variance under the pooled-dispersion model (given the reference lengths) and its df.
 
-    Only for estimands of one release (one pair of columns); otherwise ``(nan, 0)``.
+    Only for estimands of one release (one pair of columns), and for the ratio of one set of
+    speakers' rates in two conditions (:func:`paired_poisson_variance`); otherwise ``(nan, 0)``.
     """
     columns = {(t.edits, t.ref) for t in est.terms}
     if len(columns) != 1:
-        return float("nan"), 0.0
+        return paired_poisson_variance(est, s)
     ((edits, ref),) = columns
     alpha, df = dispersion(s, edits, ref)
     if df <= 0:
@@ -289,6 +290,26 @@ def pooled_variance(est: Estimand, s: Sample) -> tuple[float, float]:
         mu = (s.sums[:, edits] / s.sums[:, ref])[s.group] * s.values[:, ref]
     v = np.where(involved(est, s)[s.group], a**2 * (mu + alpha * mu**2), 0.0)
     return float(np.nansum(v)), df
+
+
+def paired_poisson_variance(est: Estimand, s: Sample) -> tuple[float, float]:
+    """The ratio of the same speakers' rates in two conditions (two column pairs): its variance if each
+    speaker's errors were Poisson around their own rate in each condition, and ``sum (k_g - 1)`` as df.
+
+    Speaker effects cancel in such a ratio, so the model has no speaker term; it is the floor of
+    the ratio's variance that the few speakers' own (CR1) variance can miss. ``(nan, 0)`` for any
+    other estimand.
+    """
+    a, b = est.terms if len(est.terms) == 2 else (None, None)
+    if est.kind != "ratio" or a.groups != b.groups or (a.edits, a.ref) == (b.edits, b.ref):
+        return float("nan"), 0.0
+    coef = influence_coefficients(est, s.sums)
+    inside = involved(est, s)[s.group]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        var = sum(np.where(inside, coef[s.group, t.edits] ** 2 * (s.sums[:, t.edits] / s.sums[:, t.ref])[s.group]
+                           * s.values[:, t.ref], 0.0) for t in est.terms)
+    df = float(np.maximum(s.speakers[list(a.groups)] - 1, 0).sum())
+    return float(np.nansum(var)), df
 
 
 def larger_variance(est: Estimand, s: Sample) -> tuple[float, float]:

@@ -62,7 +62,7 @@ import numpy as np
 from asr.audit.pinyin_confusions import PinyinTally, top_items
 from asr.errors import AsrError
 from asr.score import alignment, units
-from asr.text import DEFAULT, NORMALIZATION, NORMALIZATION_T2S, Normalization
+from asr.text import DEFAULT, Normalization
 
 #: The group label of rows whose attribute is missing: ``asr.models.model_dir.UNKNOWN``, so that
 #: they join the training data summary's own count of missing values.
@@ -87,36 +87,40 @@ REQUIRED_COLUMNS = ("id", "ref", "hyp", "sub", "del", "ins", "ref_len")
 
 
 def explain(results, by: str, data_summary: dict | None, top_k: int = 10, *,
-            to_simplified: bool | None = None, max_aligned: int = MAX_ALIGNED) -> dict:
+            normalization: Normalization = DEFAULT, max_aligned: int = MAX_ALIGNED) -> dict:
     """Explanations of the error rates of the groups of ``by``; see the module docstring.
 
     ``results``: a pandas DataFrame, one row per utterance. ``data_summary``: the model
-    directory's ``data_summary.json`` (or ``None``). ``to_simplified``: whether the
-    references were normalised Traditional-to-Simplified; ``None`` reads it from a
-    ``normalization`` column when there is one (else ``False``).
+    directory's ``data_summary.json`` (or ``None``). ``normalization``: the one the edit
+    counts were computed with (:func:`asr.audit.results.normalization_of`, read back with
+    :meth:`~asr.text.Normalization.from_description`); the confusions are re-aligned with it.
+    A list-valued ``by`` (``accents``) puts an utterance in the group of each of its values;
+    the length and condition bins count every utterance once.
     """
     _check(results, by)
-    if to_simplified is None:
-        to_simplified = _infer_t2s(results)
     df = results.copy()
-    df["_group"] = group_labels(df[by])
     for col in ("sub", "del", "ins", "ref_len"):
         df[col] = df[col].fillna(0).astype("int64")
     df["_errors"] = df["sub"] + df["del"] + df["ins"]
+    whole = df
+    if _holds_lists(df[by]):  # one row per (utterance, value); an empty list is the missing group
+        df = df.assign(**{by: df[by].map(lambda v: sorted(set(v)) if isinstance(v, list) and v else None)})
+        df = df.explode(by, ignore_index=True)
+    df["_group"] = group_labels(df[by])
 
     out = {
         "by": by,
-        "normalization": NORMALIZATION_T2S if to_simplified else NORMALIZATION,
+        "normalization": normalization.describe(),
         "training_composition": training_composition(df, by, data_summary),
         "char_confusions": {},
         "pinyin_confusions": {},
         "worst_utterances": {},
-        "by_length": by_length(df),
-        "by_condition": by_condition(df),
+        "by_length": by_length(whole),
+        "by_condition": by_condition(whole),
         "alignment": {},
     }
     for g, sub in df.groupby("_group", sort=True):
-        items, info = _align_group(sub, max_aligned, to_simplified)
+        items, info = _align_group(sub, max_aligned, normalization)
         chars, tally = _confusions(items)
         ref_chars = float(sub["ref_len"].sum())
         if info["aligned_utterances"]:  # scale the sample's counts back to the whole group
@@ -124,7 +128,7 @@ def explain(results, by: str, data_summary: dict | None, top_k: int = 10, *,
         out["alignment"][g] = info
         out["char_confusions"][g] = chars.to_json(top_k)
         out["pinyin_confusions"][g] = tally.to_json(top_k, ref_chars)
-        out["worst_utterances"][g] = worst_utterances(sub, top_k, to_simplified)
+        out["worst_utterances"][g] = worst_utterances(sub, top_k, normalization)
     return out
 
 
@@ -231,7 +235,7 @@ def _pooled_row(key: str, label: str, sel) -> dict:
 
 # --- worst utterances -------------------------------------------------------------------
 
-def worst_utterances(sub, top_k: int, to_simplified: bool = False) -> list[dict]:
+def worst_utterances(sub, top_k: int, normalization: Normalization = DEFAULT) -> list[dict]:
     """The ``top_k`` rows of one group by CER, ties by longer reference then id, aligned."""
     if not len(sub) or top_k <= 0:
         return []
@@ -249,8 +253,8 @@ def worst_utterances(sub, top_k: int, to_simplified: bool = False) -> list[dict]
     for i in order:
         row = sub.iloc[i]
         unit = _unit(row.get("unit"))
-        ref = units(_text(row["ref"]), unit, _normalization(to_simplified))
-        ref_aligned, hyp_aligned, ops = aligned_strings(alignment(ref, units(_text(row["hyp"]), unit, _normalization(to_simplified))))
+        ref = units(_text(row["ref"]), unit, normalization)
+        ref_aligned, hyp_aligned, ops = aligned_strings(alignment(ref, units(_text(row["hyp"]), unit, normalization)))
         rows.append({
             "id": str(row["id"]),
             "speaker": group_label(row["speaker"]) if "speaker" in sub.columns else None,
@@ -312,7 +316,7 @@ def _confusions(items) -> tuple[_CharTally, PinyinTally]:
     return chars, tally
 
 
-def _align_group(sub, max_aligned: int, to_simplified: bool) -> tuple[list, dict]:
+def _align_group(sub, max_aligned: int, normalization: Normalization) -> tuple[list, dict]:
     """Align (a reproducible sample of) one group's errorful utterances.
 
     Returns ``[(ref_tokens, hyp_tokens, pairs)]`` and the group's ``alignment`` entry.
@@ -327,8 +331,8 @@ def _align_group(sub, max_aligned: int, to_simplified: bool) -> tuple[list, dict
     edits = rows[["sub", "del", "ins"]].to_numpy()
     for ref, hyp, unit, counts in zip(rows["ref"], rows["hyp"], unit_col, edits):
         unit = _unit(unit)
-        ref = units(_text(ref), unit, _normalization(to_simplified))
-        hyp = units(_text(hyp), unit, _normalization(to_simplified))
+        ref = units(_text(ref), unit, normalization)
+        hyp = units(_text(hyp), unit, normalization)
         pairs = alignment(ref, hyp)
         ops = Counter(op for op, _, _ in pairs)
         mismatches += (ops["S"], ops["D"], ops["I"]) != tuple(int(c) for c in counts)
@@ -348,15 +352,9 @@ def _check(results, by: str) -> None:
         raise AsrError(f"results: no column {by!r} to group by; columns are {', '.join(map(str, results.columns))}")
 
 
-def _normalization(to_simplified: bool) -> Normalization:
-    """The scoring normalisation: the default, without Traditional-to-Simplified when asked."""
-    return DEFAULT if to_simplified else Normalization(t2s=False)
-
-
-def _infer_t2s(results) -> bool:
-    if "normalization" not in results.columns:
-        return DEFAULT.t2s
-    return any(isinstance(v, str) and "Traditional to Simplified" in v for v in results["normalization"].unique())
+def _holds_lists(values) -> bool:
+    """Whether a column holds lists (a list-valued field such as ``accents``)."""
+    return values.dtype == object and any(isinstance(v, list) for v in values)
 
 
 def _unit(value) -> str:

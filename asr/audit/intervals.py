@@ -30,7 +30,9 @@ Methods (``AuditConfig.interval_method``; coverage measured by
     alone miss above; the pooled model borrows the spread of speakers from the other
     groups. A difference of two rates combines the rates' asymmetric intervals by
     MOVER (Zou and Donner 2008; Newcombe's square-and-add), with the linearised
-    correlation when the terms share speakers (paired releases, a gap to overall).
+    correlation when the terms share speakers (paired releases, a gap to overall). The
+    ratio of the same speakers' rates in two conditions (:mod:`asr.audit.paired`) takes the
+    larger of its own CR1 variance and a Poisson one (speaker effects cancel in it).
 """
 
 

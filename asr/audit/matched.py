@@ -16,7 +16,7 @@ from asr.audit.bootstrap import make_cells
 from asr.audit.config import AuditConfig
 from asr.audit.disparity import choose_reference, summarize
 from asr.audit.groups import group_rows, sample_of
-from asr.audit.results import MISSING, group_labels
+from asr.audit.results import MISSING, expanded_labels
 from asr.audit.schema import Matched
 
 TEXT_ID = "text_id"
@@ -33,8 +33,11 @@ def matched_comparison(df: pd.DataFrame, by: str, config: AuditConfig,
         return Matched(False, "no text_id in the results (no parallel texts)")
     if by == TEXT_ID:
         return Matched(False, "grouped by text_id itself")
-    labels = np.asarray(group_labels(df, by))
+    [cat], rows = expanded_labels(df, [by])  # a list-valued attribute: one row per (utterance, value)
+    labels = np.asarray(cat)
     text = df[TEXT_ID].astype(object).to_numpy()
+    if rows is not None:
+        text = text[rows]
     has_text = pd.notna(text) & (labels != MISSING)
     pairs = pd.DataFrame({"g": labels[has_text], "t": text[has_text]}).drop_duplicates()
     groups = sorted(pairs["g"].unique())
@@ -44,7 +47,8 @@ def matched_comparison(df: pd.DataFrame, by: str, config: AuditConfig,
     common = set(per_text.index[per_text == len(groups)])
     if not common:
         return Matched(False, f"no sentence is read in all {len(groups)} groups")
-    subset = df.loc[has_text & np.isin(text, list(common))]
+    keep = has_text & np.isin(text, list(common))
+    subset = df.iloc[np.unique(rows[keep]) if rows is not None else np.flatnonzero(keep)]
     cells = make_cells(subset, [by])
     sample = sample_of(cells, config)
     rows = group_rows(cells, sample, config)

@@ -5,17 +5,8 @@ confusions: a Wu speaker's 知 (zhi1) heard as 资 (zi1) is the initial confusio
 ``zh -> z``; 您 (nin2) heard as 林 (lin2) is ``n -> l``; 英 (ying1) heard as 银 (yin2)
 is the final confusion ``ing -> in`` and the tone confusion ``1 -> 2``.
 
-Syllables come from ``pypinyin``, polyphonic characters read in context (so 行 is
-``hang2`` in 银行 and ``xing2`` in 行走; see :func:`syllables`), then split into
-components:
-
-- initial: ``Style.INITIALS`` with ``strict=False``, so ``zh ch sh z c s n l`` and the
-  glides ``y w`` appear as spoken; a syllable without initial (儿 er, 啊 a) has
-  :data:`ZERO_INITIAL`;
-- final: ``Style.FINALS`` with ``strict=True`` (the standard finals: 银 ``in``,
-  英 ``ing``, 我 ``uo``, 绿 ``v``);
-- tone: the digit of ``Style.TONE3``, ``"5"`` for the neutral tone.
-
+Syllables are read by :func:`asr.phonetic.syllables` (``pypinyin``, polyphonic characters
+read in context) and split into initial, final and tone (:func:`asr.phonetic.split_syllable`).
 Only the components that differ between the reference and the hypothesis character
 are counted, so one substitution can add an initial, a final and a tone confusion,
 and a homophone substitution (same syllable and tone) adds none.
@@ -25,114 +16,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
 
-from asr.text import is_han
+from asr.phonetic import is_single_han, syllables
 
-#: The initial shown for a syllable without one (儿 er, 啊 a, 欧 ou).
-ZERO_INITIAL = "∅"
-#: The tone digit of the neutral tone.
-NEUTRAL_TONE = "5"
 COMPONENTS = ("initial", "final", "tone")
-
-Syllable = tuple[str, str, str]  # (initial, final, tone digit)
-
-
-@lru_cache(maxsize=4096)
-def split_syllable(marked: str) -> Syllable | None:
-    """Initial, final and tone of one tone-marked pinyin syllable (``Style.TONE``).
-
-    >>> split_syllable("zhī"), split_syllable("yíng"), split_syllable("ma")
-    (('zh', 'i', '1'), ('y', 'ing', '2'), ('m', 'a', '5'))
-    """
-    from pypinyin import Style
-    from pypinyin.style import convert
-
-    if not marked or not marked.isalpha() or any(is_han(c) for c in marked):
-        return None  # no reading: pypinyin returned the character itself
-    initial = convert(marked, Style.INITIALS, strict=False) or ZERO_INITIAL
-    final = convert(marked, Style.FINALS, strict=True)
-    tone3 = convert(marked, Style.TONE3, strict=True)
-    tone = tone3[-1] if tone3 and tone3[-1].isdigit() else NEUTRAL_TONE
-    if not final:
-        return None
-    return initial, final, tone
-
-
-#: Han characters looked at on each side of a polyphonic character to resolve its reading.
-CONTEXT = 3
-_MAX_PHRASE = 2 * CONTEXT + 1
-
-
-def syllables(tokens: list[str], positions: list[int] | None = None) -> list[Syllable | None]:
-    """The syllable of each token (or only of ``positions``); ``None`` for non-Han tokens.
-
-    Readings come from ``pypinyin``'s dictionaries, as ``lazy_pinyin`` would give them:
-    a character's first (most common) reading, unless it is polyphonic and a phrase
-    of ``pypinyin``'s phrase dictionary covers it, found by forward maximum matching
-    (the rule of ``pypinyin``'s own segmenter) over a window of up to :data:`CONTEXT`
-    Han characters on each side within its run of Han tokens. So 行 is ``hang2`` in
-    银行 and ``xing2`` in 行走 (this agrees with ``lazy_pinyin`` on whole sentences for
-    over 99.9% of characters). Reading only the substituted characters this way is
-    several times faster than ``lazy_pinyin`` on whole sentences.
-    """
-    out: list[Syllable | None] = [None] * len(tokens)
-    for p in range(len(tokens)) if positions is None else positions:
-        if not is_single_han(tokens[p]):
-            continue
-        out[p] = _read_char(tokens[p])
-        if out[p] is None or not _polyphonic(tokens[p]):
-            continue
-        lo = p
-        while lo > p - CONTEXT and lo > 0 and is_single_han(tokens[lo - 1]):
-            lo -= 1
-        hi = p + 1
-        while hi < p + 1 + CONTEXT and hi < len(tokens) and is_single_han(tokens[hi]):
-            hi += 1
-        out[p] = _read_in_context("".join(tokens[lo:hi]), p - lo) or out[p]
-    return out
-
-
-@lru_cache(maxsize=65536)
-def _readings(char: str) -> tuple[str, ...]:
-    from pypinyin.constants import PINYIN_DICT
-
-    return tuple(r for r in PINYIN_DICT.get(ord(char), "").split(",") if r)
-
-
-def _polyphonic(char: str) -> bool:
-    return len(_readings(char)) > 1
-
-
-@lru_cache(maxsize=65536)
-def _read_char(char: str) -> Syllable | None:
-    readings = _readings(char)
-    return split_syllable(readings[0]) if readings else None
-
-
-@lru_cache(maxsize=262144)
-def _read_in_context(window: str, index: int) -> Syllable | None:
-    """The reading of ``window[index]`` from the phrase that covers it, if any."""
-    from pypinyin.constants import PHRASES_DICT
-
-    i = 0
-    while i <= index:
-        for length in range(min(_MAX_PHRASE, len(window) - i), 1, -1):
-            phrase = PHRASES_DICT.get(window[i : i + length])
-            if phrase is not None:
-                if i + length > index:
-                    return split_syllable(phrase[index - i][0]) if len(phrase) == length else None
-                i += length
-                break
-        else:
-            i += 1
-    return None
-
-
-@lru_cache(maxsize=65536)
-def is_single_han(token: str) -> bool:
-    """Whether ``token`` is one Han character."""
-    return len(token) == 1 and is_han(token)
 
 
 @dataclass

@@ -27,10 +27,11 @@ from asr.audit.estimands import Term, difference, ratio_change
 from asr.audit.formatting import CSP, ci_label, css, e, fmt_interval, fmt_num, fmt_pct
 from asr.audit.groups import sample_of
 from asr.audit.intervals import estimate
-from asr.audit.results import COUNT_COLUMNS, read_results
+from asr.audit.results import read_results
 from asr.audit.schema import Change, ComparedAttribute, Comparison, PairedGroup, frozen_map
 from asr.audit.svg import trend_plot
 from asr.errors import AsrError
+from asr.results import COUNT_FIELDS
 
 RESULTS_FILE = "results.jsonl"
 FAIRNESS_FILE = "fairness.json"
@@ -38,17 +39,17 @@ FAIRNESS_FILE = "fairness.json"
 NEW, OLD = (0, 1), (2, 3)
 
 
-def resolve_baseline(path: str | Path) -> tuple[Path, str]:
-    """The baseline's results file and release name, from a report directory or a results file."""
+def resolve_baseline(path: str | Path, what: str = "baseline") -> tuple[Path, str]:
+    """The results file and release name of a baseline (or ``what`` else), from a report directory or a results file."""
     path = Path(path)
     if path.is_dir():
         results = path / RESULTS_FILE
         if not results.is_file():
-            raise AsrError(f"{path}: no {RESULTS_FILE} in the baseline report directory (run asr audit on it first)")
+            raise AsrError(f"{path}: no {RESULTS_FILE} in the {what} report directory (run asr audit on it first)")
         return results, path.name
     if path.is_file():
         return path, path.parent.name if path.name == RESULTS_FILE else path.stem
-    raise AsrError(f"{path}: baseline not found (expected a report directory or a results file)")
+    raise AsrError(f"{path}: {what} not found (expected a report directory or a results file)")
 
 
 def compare_with_baseline(current: pd.DataFrame, baseline_path: str | Path, by: list[str], config: AuditConfig,
@@ -59,7 +60,7 @@ def compare_with_baseline(current: pd.DataFrame, baseline_path: str | Path, by: 
     """
     results_path, name = resolve_baseline(baseline_path)
     base = read_results(results_path)
-    counts = list(COUNT_COLUMNS)
+    counts = list(COUNT_FIELDS)
     joined = current[["id", "speaker", *by, *counts]].merge(base[["id", *counts]], on="id", suffixes=("", "_base"))
     if joined.empty:
         raise AsrError(f"{results_path}: no utterance id in common with the current results; nothing to compare")
@@ -70,20 +71,22 @@ def compare_with_baseline(current: pd.DataFrame, baseline_path: str | Path, by: 
 
     # Per utterance: this release's edits and reference length, the baseline's, and 1 (utterance count).
     values = np.column_stack(edits_and_ref("") + edits_and_ref("_base") + [np.ones(len(joined))])
-    attributes = {attr: _compare(make_cells(joined, [attr], values=values), config, (references or {}).get(attr))
+    whole = make_cells(joined, [], values=values)  # every utterance once, whatever the attributes
+    overall = _change(sample_of(whole, config, values=whole.values[:, :4], replicates=True), config,
+                      Term((0,), *NEW), Term((0,), *OLD))
+    attributes = {attr: _compare(make_cells(joined, [attr], values=values), config, (references or {}).get(attr), overall)
                   for attr in by}
     return Comparison(name, str(results_path), len(joined), int(len(current) - len(joined)),
                       int(len(base) - len(joined)), frozen_map(attributes))
 
 
-def _compare(cells, config: AuditConfig, reference: str | None) -> ComparedAttribute:
+def _compare(cells, config: AuditConfig, reference: str | None, overall: Change) -> ComparedAttribute:
     sample = sample_of(cells, config, values=cells.values[:, :4], replicates=True)
     reps = sample.replicates
     new_b, old_b = error_rates(reps[..., :2]), error_rates(reps[..., 2:])
     sums = cells.group_sums()
     new, old = error_rates(sums[:, :2]), error_rates(sums[:, 2:4])
     speakers = cells.speakers_per_group()
-    everyone = tuple(range(cells.n_groups))
     groups = []
     for g in range(cells.n_groups):
         _, low, high = estimate(difference(Term((g,), *NEW), Term((g,), *OLD)), sample, config.interval_method,
@@ -92,7 +95,6 @@ def _compare(cells, config: AuditConfig, reference: str | None) -> ComparedAttri
         groups.append(PairedGroup(cells.label_text(g), int(speakers[g]), int(sums[g, 4]), _num(old[g]), _num(new[g]),
                                   _num(new[g] - old[g]), low, high, _prob(diff < 0, diff),
                                   bool(speakers[g] >= config.min_speakers)))
-    overall = _change(sample, config, Term(everyone, *NEW), Term(everyone, *OLD))
     eligible = [g for g in range(cells.n_groups) if speakers[g] >= config.min_speakers
                 and np.isfinite(new[g]) and np.isfinite(old[g])]
     base = {"groups": tuple(groups), "overall_cer": overall}

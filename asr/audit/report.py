@@ -11,6 +11,8 @@ groups are indistinguishable. Tables scroll inside their box on narrow screens.
 from __future__ import annotations
 
 from asr.audit.formatting import CSP, ci_label, confidence_pct, css, e, fmt_interval, fmt_num, fmt_p, fmt_pct, fmt_pts
+from asr.audit.multivalued import overlap_note
+from asr.audit.report_compare import render_systems, render_within_speaker
 from asr.audit.report_explain import render_explanations, render_model_card
 from asr.audit.report_sections import render_adjusted, render_baseline, render_intersections, render_method
 from asr.audit.schema import AttributeResult, AuditResult, Disparity, GroupResult, GroupTest
@@ -26,6 +28,12 @@ def render_report(r: AuditResult) -> str:
         *[(f"attr-{a}", f"By {a}", _attribute(r, a, ci)) for a in by],
         ("intersections", "Intersections", render_intersections(r, ci)),
     ]
+    if r.within_speaker:
+        w = r.within_speaker
+        sections.append(("within-speaker", f"Within {w.paired_by}s: {w.contrast} {w.levels[0]} against {w.levels[1]}",
+                          render_within_speaker(w, r.metric, ci, r.config.interval_method)))
+    if r.systems:
+        sections.append(("systems", f"{len(r.systems.systems)} systems side by side", render_systems(r.systems, r.metric, ci)))
     if r.baseline:
         sections.append(("baseline", f"Compared with {r.baseline.release}", render_baseline(r.baseline, ci)))
     sections += [("explanations", f"Why: explanations by {by[0]}", render_explanations(r.explanations, r)),
@@ -137,7 +145,8 @@ def _attribute(r: AuditResult, attr: str, ci: str) -> str:
          for g in block.groups],
         reference=r.overall.cer, label=f"{r.metric} (bars: {ci}; dashed: overall)",
     )
-    html = disparity_text(d, r.metric, confidence_pct(r.config.confidence)) + plot
+    html = f"<p class=note-box>{e(overlap_note(attr))}</p>" if block.multivalued else ""
+    html += disparity_text(d, r.metric, confidence_pct(r.config.confidence)) + plot
     html += group_table(block.groups, d, block.tests, r.metric, ci)
     html += ("<p class=muted>Corr/Sub/Del/Ins as a share of reference tokens (sclite style). * : differs from the "
              "rest after Holm's correction. Red and green mark the worst and best group only then. Grey: fewer "

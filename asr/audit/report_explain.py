@@ -19,7 +19,8 @@ def render_explanations(x: dict | None, r: AuditResult) -> str:
     metric = r.metric
     block = r.attributes[x.get("by", r.config.by[0])]
     groups = {g.group: g for g in block.groups}
-    html = _composition(x.get("training_composition") or [], groups, metric)
+    unknown = (r.model_card.get("training_data") or {}).get("note") or "No training-data summary available."
+    html = _composition(x.get("training_composition") or [], groups, metric, unknown)
     html += "<h3>By reference length and recording condition</h3>"
     html += "<h4>By length (tokens)</h4>" + _pooled_plot(x.get("by_length") or [], "bin", metric)
     html += "<h4>By condition</h4>" + _pooled_plot(x.get("by_condition") or [], "condition", metric)
@@ -30,10 +31,12 @@ def render_explanations(x: dict | None, r: AuditResult) -> str:
     return html
 
 
-def _composition(rows: list[dict], groups: dict, metric: str) -> str:
+def _composition(rows: list[dict], groups: dict, metric: str, unknown: str) -> str:
+    """Training amounts beside each group's error rate; one sentence (``unknown``) when nothing is known."""
     html = "<h3>Training data beside error rate</h3>"
-    if not rows:
-        return html + "<p class=muted>No training-data summary available.</p>"
+    known = ("train_hours", "train_utterances", "train_speakers")
+    if not any(r.get(k) is not None for r in rows for k in known):
+        return html + f"<p class=muted>{e(unknown)}</p>"
     points = []
     for r in rows:
         g = groups.get(r["group"])

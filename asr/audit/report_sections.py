@@ -54,7 +54,16 @@ def render_intersections(r: AuditResult, ci: str) -> str:
     top = nice_axis(max(values, default=0.0))[1]
     return (f"<p>Every pair of attributes, shaded on one scale. Hatched cells have fewer than {r.config.min_speakers} "
             "speakers: their intervals are weak and only in the tables.</p>"
-            + "".join(heatmap(b, r.metric, ci, top) + _cells_table(b, r.metric, ci) for b in r.intersections))
+            + "".join(heatmap(b, r.metric, ci, top) + _overlap(r, b) + _cells_table(b, r.metric, ci)
+                      for b in r.intersections))
+
+
+def _overlap(r: AuditResult, block: Intersection) -> str:
+    multi = [a for a in block.attributes if r.attributes[a].multivalued]
+    if not multi:
+        return ""
+    return (f"<p class=muted>{e(', '.join(multi))} holds several values per utterance: an utterance is in the cell "
+            "of each of its values, so the cells overlap and do not add up to the total.</p>")
 
 
 def _cells_table(block: Intersection, metric: str, ci: str) -> str:

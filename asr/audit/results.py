@@ -19,7 +19,7 @@ import pandas as pd
 
 from asr.errors import AsrError
 from asr.io import open_text
-from asr.manifest.records import METADATA_FIELDS
+from asr.manifest.records import LIST_FIELDS, METADATA_FIELDS
 from asr.results import COUNT_FIELDS, NON_ATTRIBUTES
 from asr.score import score_pair
 from asr.text import DEFAULT, NORMALIZATION, Normalization
@@ -31,11 +31,9 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 #: The group label of rows whose attribute value is missing.
 MISSING = "(missing)"
-#: The edit-count columns (:data:`asr.results.COUNT_FIELDS`).
-COUNT_COLUMNS = COUNT_FIELDS
 #: Most distinct values a column may have to be taken as an attribute by default.
 MAX_DEFAULT_GROUPS = 100
-_CATEGORICAL = frozenset({"speaker", "unit", "normalization", "text_id", *METADATA_FIELDS}) - {"snr_db"}
+_CATEGORICAL = frozenset({"speaker", "unit", "normalization", "text_id", *METADATA_FIELDS}) - {"snr_db", *LIST_FIELDS}
 _TEXT = ("id", "ref", "hyp", "text", "audio")
 
 
@@ -92,9 +90,19 @@ def default_attributes(df: pd.DataFrame) -> list[str]:
     rest = [
         c for c in df.columns
         if c not in first and c not in NON_ATTRIBUTES and not pd.api.types.is_numeric_dtype(df[c])
-        and 1 <= df[c].nunique(dropna=True) <= MAX_DEFAULT_GROUPS
+        and 1 <= _distinct(df, c) <= MAX_DEFAULT_GROUPS
     ]
     return first + rest
+
+
+def _distinct(df: pd.DataFrame, name: str) -> int:
+    """Distinct values of a column (of its list items, for a list-valued one)."""
+    if is_list_attribute(df, name):
+        return len({v for values in value_lists(df, name) for v in values} - {MISSING})
+    try:
+        return int(df[name].nunique(dropna=True))
+    except TypeError:  # unhashable values (dicts): not a grouping attribute
+        return 0
 
 
 def check_attributes(df: pd.DataFrame, by: list[str], source: str = "results") -> None:
@@ -103,13 +111,18 @@ def check_attributes(df: pd.DataFrame, by: list[str], source: str = "results") -
         if name not in df.columns:
             present = ", ".join(default_attributes(df)) or "none"
             raise AsrError(f"{source}: no field {name!r} to group by (attributes present: {present})")
-        if name in ("id", "ref", "hyp", *COUNT_COLUMNS):
+        if name in ("id", "ref", "hyp", *COUNT_FIELDS):
             raise AsrError(f"{source}: {name!r} is not a grouping attribute")
 
 
 def group_labels(df: pd.DataFrame, name: str) -> pd.Categorical:
-    """The string group label of every row for attribute ``name``; missing values are :data:`MISSING`."""
+    """The string group label of every row for attribute ``name``; missing values are :data:`MISSING`.
+
+    A list-valued attribute has no one label per row: see :func:`expanded_labels`.
+    """
     col = df[name]
+    if is_list_attribute(df, name):
+        raise ValueError(f"{name!r} holds a list per utterance; use expanded_labels")
     if isinstance(col.dtype, pd.CategoricalDtype) and all(isinstance(c, str) for c in col.cat.categories):
         if col.isna().any():
             col = col.cat.add_categories([MISSING]).fillna(MISSING) if MISSING not in col.cat.categories else col.fillna(MISSING)
@@ -117,6 +130,66 @@ def group_labels(df: pd.DataFrame, name: str) -> pd.Categorical:
     values = col.astype(object)
     labels = np.where(values.isna().to_numpy(), MISSING, values.astype(str).to_numpy())
     return pd.Categorical(labels)
+
+
+def is_list_attribute(df: pd.DataFrame, name: str) -> bool:
+    """Whether ``name`` holds a list of values per utterance: a :data:`~asr.manifest.records.LIST_FIELDS`
+    field, or a column (an extra) whose values are lists."""
+    if name not in df.columns:
+        return False
+    if name in LIST_FIELDS:
+        return True
+    col = df[name]
+    if col.dtype != object:
+        return False
+    present = col.dropna()
+    return len(present) > 0 and isinstance(present.iat[0], list)
+
+
+def value_lists(df: pd.DataFrame, name: str) -> list[list[str]]:
+    """Each row's distinct values of a list-valued attribute, sorted, as strings; ``[MISSING]`` when
+    the list is missing or empty."""
+    return [sorted({str(x) for x in v}) if isinstance(v, list) and v else [MISSING] for v in df[name]]
+
+
+def expanded_labels(df: pd.DataFrame, keys: list[str] | tuple[str, ...]) -> tuple[list[pd.Categorical], np.ndarray | None]:
+    """Group labels of ``keys`` with one row per utterance and combination of its values.
+
+    An utterance is in the group of each value of a list-valued attribute (:func:`is_list_attribute`),
+    so it gives one row per value (per pair of values for two such attributes). Returns the
+    labels of each key (one Categorical per key, aligned) and ``rows``: (R,) the utterance
+    (row position in ``df``) of each expanded row, or ``None`` when no key is list-valued
+    (then the labels are :func:`group_labels`, one per utterance).
+    """
+    rows: np.ndarray | None = None
+    codes: list[np.ndarray] = []
+    categories: list[pd.Index] = []
+    for key in keys:
+        if not is_list_attribute(df, key):
+            cat = group_labels(df, key)
+            codes.append(np.asarray(cat.codes) if rows is None else np.asarray(cat.codes)[rows])
+            categories.append(cat.categories)
+            continue
+        lists = value_lists(df, key)
+        flat = pd.Categorical([v for values in lists for v in values])
+        lengths = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+        starts = np.cumsum(lengths) - lengths
+        current = np.arange(len(df)) if rows is None else rows
+        per_row = lengths[current]
+        expand = np.repeat(np.arange(len(current)), per_row)  # each new row's old row
+        within = np.arange(len(expand)) - np.repeat(np.cumsum(per_row) - per_row, per_row)
+        codes = [c[expand] for c in codes] + [np.asarray(flat.codes)[starts[current][expand] + within]]
+        categories.append(flat.categories)
+        rows = current[expand]
+    labels = [pd.Categorical.from_codes(c, categories=cats) for c, cats in zip(codes, categories)]
+    return labels, rows
+
+
+def missing_count(df: pd.DataFrame, name: str) -> int:
+    """Utterances with no value of ``name`` (a missing value, or an empty list)."""
+    if is_list_attribute(df, name):
+        return sum(values == [MISSING] for values in value_lists(df, name))
+    return int((np.asarray(group_labels(df, name)) == MISSING).sum())
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -174,12 +247,14 @@ def _parse(path: Path) -> tuple[tuple, list, list | None]:
 
 
 def _column(name: str, values: list, path: Path):
-    if name in COUNT_COLUMNS:
+    if name in COUNT_FIELDS:
         try:
             return np.array(values, dtype=float)  # None -> nan: scored later
         except (TypeError, ValueError):
             bad = next(v for v in values if v is not None and not isinstance(v, (int, float)))
             raise AsrError(f"{path}: field {name!r} must be a number, got {bad!r}") from None
+    if name in LIST_FIELDS:
+        return pd.Series(values, dtype=object)
     if name in _CATEGORICAL:
         return pd.Categorical([v if v is None or isinstance(v, str) else str(v) for v in values]) \
             if any(v is not None and not isinstance(v, str) for v in values) else pd.Categorical(values)
@@ -189,6 +264,10 @@ def _column(name: str, values: list, path: Path):
 
 
 def _validate(df: pd.DataFrame, path: Path) -> pd.DataFrame:
+    if "speaker" not in df and "id" in df:
+        raise AsrError(f"{path}: results rows have no 'speaker' field (as asr score --per-utt writes them); "
+                       "join the hypotheses with the manifest: asr score --manifest M --hyp H --output "
+                       "results-x.jsonl, or asr audit --manifest M --hyp H")
     for name in ("id", "speaker"):
         if name not in df:
             raise AsrError(f"{path}: results rows have no {name!r} field")
@@ -196,23 +275,29 @@ def _validate(df: pd.DataFrame, path: Path) -> pd.DataFrame:
         if missing.any():
             raise AsrError(f"{path}: row {int(np.flatnonzero(missing.to_numpy())[0]) + 1}: missing {name!r}")
     df["id"] = df["id"].astype(str).astype(object)
+    for name in (n for n in LIST_FIELDS if n in df):
+        bad = df[name].map(lambda v: v is not None and not (isinstance(v, list) and all(isinstance(x, str) for x in v)))
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise AsrError(f"{path}: utterance {df['id'].iat[i]}: field {name!r} must be a list of strings, "
+                           f"got {df[name].iat[i]!r}")
     counts_missing = np.zeros(len(df), dtype=bool)
-    for name in COUNT_COLUMNS:
+    for name in COUNT_FIELDS:
         if name not in df:
             df[name] = np.nan
         counts_missing |= np.isnan(df[name].to_numpy())
     if counts_missing.any():
         _score_missing(df, counts_missing, path)
-    counts = df[list(COUNT_COLUMNS)].to_numpy()
+    counts = df[list(COUNT_FIELDS)].to_numpy()
     bad = (counts < 0).any(axis=1) | (counts != np.floor(counts)).any(axis=1) | (counts[:, 0] + counts[:, 1] > counts[:, 3])
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        row = dict(zip(COUNT_COLUMNS, counts[i]))
+        row = dict(zip(COUNT_FIELDS, counts[i]))
         raise AsrError(
             f"{path}: utterance {df['id'].iat[i]}: impossible edit counts {row} "
             "(expected non-negative integers with sub + del <= ref_len)"
         )
-    for name in COUNT_COLUMNS:
+    for name in COUNT_FIELDS:
         df[name] = df[name].astype(np.int64)
     if "duration" in df:
         df["duration"] = pd.to_numeric(df["duration"], errors="coerce")
@@ -237,7 +322,7 @@ def _score_missing(df: pd.DataFrame, rows: np.ndarray, path: Path) -> None:
             raise AsrError(f"{path}: utterance {df['id'].iat[i]}: ref and hyp must be strings to score")
         c = score_pair(ref, hyp, unit, normalization)
         out[j] = (c.sub, c.dele, c.ins, c.ref_len)
-    for k, name in enumerate(COUNT_COLUMNS):
+    for k, name in enumerate(COUNT_FIELDS):
         values = df[name].to_numpy(copy=True)
         values[rows] = out[:, k]
         df[name] = values

@@ -3,14 +3,16 @@
 :func:`asr.audit.pipeline.audit` returns an :class:`AuditResult`; the report renders
 it and :func:`to_json` writes it. ``fairness.json`` (schema ``asr-fairness/2``), top level::
 
-    schema, release, created, asr_version, inputs {results, model, baseline, manifests, decoding},
+    schema, release, created, asr_version, inputs {results, model, baseline, manifests, decoding, compare},
     config (AuditConfig, resolved), metric ("CER"/"WER"), unit, normalization,
     overall {utterances, speakers, ref_len, errors, sub, del, ins, cer, cer_low, cer_high,
              sub_rate, del_rate, ins_rate},
     headline {attribute, estimable, text, worst_group, best_group, reference_group, compared_group,
               worst_cer, best_cer, ratio, difference, distinguishable},
-    attributes {attr: {missing, groups [group], disparity, tests [test], adjusted, matched}},
+    attributes {attr: {missing, groups [group], disparity, tests [test], adjusted, matched, multivalued}},
     intersections [{attributes [a, b], cells [group], flagged}],
+    within_speaker (the paired within-speaker comparison, or null),
+    systems (several systems side by side, or null),
     explanations (asr.audit.explain.explain of the headline attribute, or null),
     baseline (comparison, or null),
     gates [{gate, attribute, metric, op, threshold, value, failed, message}],
@@ -34,6 +36,20 @@ where an *estimate* is ``{value, low, high}`` (bounds of the configured confiden
   confounders, rows [{group, unadjusted, adjusted, note}], notes, converged}``, a ratio
   ``{ratio, low, high, p_value}``;
 - matched: ``{available, reason, texts, utterances, groups [group], disparity}``;
+- ``multivalued``: the attribute holds a list per utterance (``accents``): an utterance is in
+  the group of each of its values (an empty list: the missing group), so the groups overlap;
+  its tests and gaps compare a group's members with everyone else, and ``adjusted`` is not
+  estimable (:mod:`asr.audit.multivalued`);
+- within_speaker: ``{paired_by, contrast, levels [a, b], estimable, reason, units,
+  paired_units (those with utterances in both levels: only they count), utterances, overall
+  (contrast group "everyone"), attributes {attr: [contrast group]}, skipped {attr: why}}``, a
+  contrast group ``{group, speakers, utterances_a, utterances_b, ref_len_a, ref_len_b, cer_a,
+  cer_b, difference (a - b), ratio (a / b), eligible, flag}`` (CERs, difference and ratio are
+  estimates; :mod:`asr.audit.paired`);
+- systems: ``{systems [{name, results, system, engine, utterances, normalization}] (the audited
+  release first), shared_utterances, only_current, overall, attributes {attr: [systems group]},
+  notes}``, a systems group ``{group, speakers, utterances, eligible, figures [{system, cer,
+  difference (to the audited release, paired; null for itself)}]}`` (:mod:`asr.audit.systems`);
 - comparison: ``{release, results, matched_utterances, only_current, only_baseline,
   attributes {attr: {groups [{group, speakers, utterances, baseline_cer, cer, difference, low,
   high, p_improvement, eligible}], overall_cer, estimable, reason, reference_group, worst_group,
@@ -43,7 +59,11 @@ where an *estimate* is ``{value, low, high}`` (bounds of the configured confiden
 
 Schema 2 (from 1): ratios and differences are to a fixed reference group
 (``reference_group``), not to the best group; intervals by ``interval_method``;
-``compared_group``, ``worst_differs``, ``best_differs``, ``distinguishable`` added.
+``compared_group``, ``worst_differs``, ``best_differs``, ``distinguishable`` added. Later
+in schema 2, added without changing a field: ``multivalued``, ``within_speaker``,
+``systems``, ``inputs.compare``, and for another recognizer a ``model_card.model`` that
+describes the system as its results do (``system``, ``engine``, its options; for hypotheses
+scored by ``asr score --manifest``: ``hypotheses``, ``hyp_format``, ``missing_hypotheses``).
 """
 
 from __future__ import annotations
@@ -199,12 +219,16 @@ class Matched:
 
 @dataclass(frozen=True)
 class AttributeResult:
+    """One attribute's audit. ``multivalued``: a list-valued attribute (``accents``), whose groups
+    overlap (an utterance counts in each of its values' groups; see :mod:`asr.audit.multivalued`)."""
+
     missing: int
     groups: tuple[GroupResult, ...]
     disparity: Disparity
     tests: tuple[GroupTest, ...]
     adjusted: Adjusted
     matched: Matched
+    multivalued: bool = False
 
 
 @dataclass(frozen=True)
@@ -269,6 +293,88 @@ class Comparison:
 
 
 @dataclass(frozen=True)
+class ContrastGroup:
+    """One group's within-speaker contrast: CER in each level over the speakers read in both.
+
+    ``difference`` is ``cer_a - cer_b`` and ``ratio`` ``cer_a / cer_b`` (levels ``a``, ``b`` of
+    :class:`WithinSpeaker`), paired within speakers.
+    """
+
+    group: str
+    speakers: int
+    utterances_a: int
+    utterances_b: int
+    ref_len_a: int
+    ref_len_b: int
+    cer_a: Estimate
+    cer_b: Estimate
+    difference: Estimate
+    ratio: Estimate
+    eligible: bool
+    flag: str | None = None
+
+
+@dataclass(frozen=True)
+class WithinSpeaker:
+    """The paired within-speaker comparison of two levels of ``contrast`` (:mod:`asr.audit.paired`)."""
+
+    paired_by: str
+    contrast: str
+    levels: tuple[str, str]
+    estimable: bool
+    reason: str | None = None
+    units: int = 0
+    paired_units: int = 0
+    utterances: int = 0
+    overall: ContrastGroup | None = None
+    attributes: Mapping[str, tuple[ContrastGroup, ...]] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
+    skipped: Mapping[str, str] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class SystemInfo:
+    """One recognizer in a comparison of several: its name and what its results say of it."""
+
+    name: str
+    results: str
+    system: str | None
+    engine: str | None
+    utterances: int
+    normalization: str | None
+
+
+@dataclass(frozen=True)
+class SystemFigure:
+    """One system's CER in one group and its paired difference to the audited release (None for itself)."""
+
+    system: str
+    cer: Estimate
+    difference: Estimate | None
+
+
+@dataclass(frozen=True)
+class SystemsGroup:
+    group: str
+    speakers: int
+    utterances: int
+    eligible: bool
+    figures: tuple[SystemFigure, ...]
+
+
+@dataclass(frozen=True)
+class Systems:
+    """Several recognizers on the same utterances, side by side (:mod:`asr.audit.systems`); the first
+    is the audited release."""
+
+    systems: tuple[SystemInfo, ...]
+    shared_utterances: int
+    only_current: int
+    overall: SystemsGroup
+    attributes: Mapping[str, tuple[SystemsGroup, ...]]
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Headline:
     attribute: str
     estimable: bool
@@ -319,6 +425,8 @@ class AuditResult:
     provenance: Mapping[str, Any] | None
     warnings: tuple[str, ...] = ()
     gates: tuple[GateResult, ...] = ()
+    within_speaker: WithinSpeaker | None = None
+    systems: Systems | None = None
     timings: Mapping[str, float] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
     schema: str = SCHEMA
 
@@ -327,8 +435,8 @@ class AuditResult:
 _JSON_NAMES = {"dele": "del"}
 #: Key order of the top level of ``fairness.json``.
 _TOP = ("schema", "release", "created", "asr_version", "inputs", "config", "metric", "unit", "normalization",
-        "overall", "headline", "attributes", "intersections", "explanations", "baseline", "gates", "provenance",
-        "warnings", "model_card", "timings")
+        "overall", "headline", "attributes", "intersections", "within_speaker", "systems", "explanations", "baseline",
+        "gates", "provenance", "warnings", "model_card", "timings")
 
 
 def to_json(obj: Any) -> Any:

@@ -88,7 +88,7 @@ def interval_plot(rows: list[dict], reference: float | None = None, label: str =
     label_w = min(240, max(60, max(text_width(r["label"]) for r in rows) + 20))
     value_w = max(text_width(value_fmt(r["value"]), 11) for r in rows) + 14
     plot_w = WIDTH - label_w - value_w - PAD
-    height = len(rows) * ROW + 46
+    height = len(rows) * ROW + 50  # the axis label's descenders (_, g, p) stay inside
     x = lambda v: label_w + plot_w * (min(max(v, low), high) - low) / (high - low)  # noqa: E731
     parts = [svg_open(height, f"{label} by group")]
     for t in ticks(low, high, step):
@@ -115,7 +115,7 @@ def interval_plot(rows: list[dict], reference: float | None = None, label: str =
     if reference is not None and math.isfinite(reference):
         parts.append(f'<line x1="{x(reference):.1f}" x2="{x(reference):.1f}" y1="6" y2="{height - 30}" stroke="#2d3748" '
                      f'stroke-dasharray="4 3"><title>overall {e(value_fmt(reference))}</title></line>')
-    parts.append(f'<text x="{label_w + plot_w / 2:.0f}" y="{height - 2}" text-anchor="middle" class=axis>'
+    parts.append(f'<text x="{label_w + plot_w / 2:.0f}" y="{height - 5}" text-anchor="middle" class=axis>'
                  f'{e(fit_text(label, WIDTH - 20))}</text></svg>')
     return "".join(parts)
 

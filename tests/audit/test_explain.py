@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from asr.audit.explain import MISSING, aligned_strings, explain, group_label
-from asr.audit.pinyin_confusions import PinyinTally, split_syllable, syllables
+from asr.audit.pinyin_confusions import PinyinTally
 from asr.errors import AsrError
 from asr.score import score_pair
 
@@ -198,13 +198,6 @@ def test_latin_words_are_padded_in_aligned_strings():
     ref, hyp, ops = aligned_strings([("=", "打", "打"), ("S", "gps", "jps"), ("D", "点", None)])
     assert ops == "=SD" and ref.split() == ["打", "gps", "点"] and hyp.split() == ["打", "jps", "*"]
     assert ref.index("点") == hyp.index("*")
-
-
-def test_syllables_read_polyphones_in_context():
-    assert syllables(list("银行")) == [("y", "in", "2"), ("h", "ang", "2")]
-    assert syllables(list("行走"))[0] == ("x", "ing", "2")
-    assert syllables(["gps", "儿"]) == [None, ("∅", "er", "2")]
-    assert split_syllable("ma") == ("m", "a", "5")
 
 
 def test_pinyin_tally_counts_only_differing_components():

@@ -19,7 +19,10 @@ BAD_RESULTS = {
     "no_counts_no_texts": (lambda lines: lines[:1] + [json.dumps({"id": "u1", "speaker": "s1", "dialect": "wu"})]
                            + lines[2:], ": utterance u1: ref and hyp must be strings to score"),
     "no_speaker": (lambda lines: [json.dumps({k: v for k, v in json.loads(line).items() if k != "speaker"})
-                                  for line in lines], ": results rows have no 'speaker' field"),
+                                  for line in lines],
+                   ": results rows have no 'speaker' field (as asr score --per-utt writes them); join the hypotheses "
+                   "with the manifest: asr score --manifest M --hyp H --output results-x.jsonl, or asr audit "
+                   "--manifest M --hyp H"),
     "duplicate_id": (lambda lines: lines + lines[:1], ": duplicate utterance id 'u0'"),
     "empty": (lambda lines: [], ": results file has no utterances"),
 }
@@ -42,6 +45,10 @@ def test_audit_names_the_results_file_and_what_is_wrong(kind, asr, tmp_path):
     (["--by", "accent"], "no utterance has accent"),
     (["--fail-if", "worst_group_cer >> 0.1"], "worst_group_cer >> 0.1"),
     (["--results", "missing.jsonl"], "missing.jsonl: results file not found (expected asr decode's results-*.jsonl)"),
+    (["--compare", "other.jsonl"], "other.jsonl: --compare not found (expected a report directory or a results file)"),
+    (["--paired-by", "speaker"], "paired_by and contrast go together"),
+    (["--paired-by", "speaker", "--contrast", "reading_style"], "contrast 'reading_style' is not a field of the results"),
+    (["--hyp", "hyp.txt"], "--manifest and --hyp go together"),
 ])
 def test_audit_bad_options_are_one_error(argv, fragment, asr, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

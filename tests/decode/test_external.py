@@ -168,3 +168,29 @@ def test_csv_columns_can_be_named(tmp_path):
     assert read_hypotheses(path, id_column="utt", text_column="asr_output").texts == {"u1": "你好"}
     with pytest.raises(AsrError, match=r"no column 'nope' \(--text-column\); columns: utt, asr_output, extra"):
         read_hypotheses(path, id_column="utt", text_column="nope")
+
+
+def test_scoring_in_several_processes_writes_the_same_results_and_errors(tmp_path, monkeypatch):
+    from asr.decode import external
+
+    utts = [Utterance(id=f"u{i:03d}", audio=f"a/u{i:03d}.wav", duration=1.0, sample_rate=16000, text="打开空调",
+                      speaker=f"s{i % 7}", dialect="wu" if i % 2 else "mandarin", accents=["北京"] if i % 3 else None)
+            for i in range(300)]
+    write_manifest(tmp_path / "m.jsonl", utts)
+    (tmp_path / "h.txt").write_text("".join(f"u{i:03d} {'打开空' if i % 4 else '打开空调'}\n" for i in range(300)),
+                                    encoding="utf-8")
+    monkeypatch.setattr(external, "PARALLEL_MIN", 50)
+    outputs = {}
+    for jobs in (1, 2):
+        path, meta = score_hypotheses(tmp_path / "m.jsonl", tmp_path / "h.txt", tmp_path / f"results-{jobs}.jsonl", jobs=jobs)
+        outputs[jobs] = (path.read_bytes(), meta["cer"])
+    assert outputs[1] == outputs[2]
+    rows = [json.loads(line) for line in outputs[2][0].decode("utf-8").splitlines()]
+    assert [r["id"] for r in rows] == [u.id for u in utts] and rows[1]["accents"] == ["北京"]
+    lines = (tmp_path / "m.jsonl").read_text(encoding="utf-8").splitlines()
+    lines[249] = lines[249].replace('"duration": 1.0', '"duration": -1.0')
+    (tmp_path / "m.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for jobs in (1, 2):
+        with pytest.raises(AsrError, match=r"m.jsonl:250: utterance u249: field 'duration' must be a finite"):
+            score_hypotheses(tmp_path / "m.jsonl", tmp_path / "h.txt", tmp_path / "results-bad.jsonl", jobs=jobs)
+    assert not (tmp_path / "results-bad.jsonl").exists()
