@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import logging
 import os
 import pkgutil
@@ -156,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         missing = (e.name or "").split(".")[0]
         if missing not in SPEECH_MODULES:
             raise
+        if importlib.util.find_spec("torch") is None:
+            missing = "torch"  # the stack's core: name it, whichever of its modules an import reached first
         if debug:
             traceback.print_exc()
         print(f"asr {args.command}: error: this command needs the recognizer stack ({missing} is not installed): "
