@@ -190,13 +190,19 @@ class FeatureEncoderExport(nn.Module):
 def real_power_spectrum(x: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
     """:func:`asr.models.whisper.power_spectrum` without complex tensors, which ONNX lacks.
 
-    ``torch.stft(return_complex=False)`` gives real and imaginary parts side by side; the
-    exporter maps it to ONNX's ``STFT`` operator.
+    A strided convolution with the windowed DFT basis (computed in float64, stored as float32) over
+    the reflect-padded samples, as ``torch.stft(center=True)`` frames them. Not ONNX's ``STFT``
+    operator: ONNX Runtime's float32 implementation errs by up to 0.03 in log10 power (7%) on quiet
+    frames beside loud ones (measured on tones with 80 dB of range), which a fine-tuned encoder
+    amplifies to 0.05 in its log-probabilities; the basis keeps the error at torch.stft's (2e-4).
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # return_complex=False is deprecated in eager mode
-        parts = torch.stft(x, N_FFT, HOP_LENGTH, window=window, return_complex=False)  # (B, F, frames, 2)
-    return parts.pow(2).sum(-1)
+    n = np.arange(N_FFT)
+    angle = 2 * np.pi * np.arange(N_FFT // 2 + 1)[:, None] * n / N_FFT
+    basis = np.concatenate([np.cos(angle), -np.sin(angle)]) * window.double().cpu().numpy()
+    kernel = torch.tensor(basis, dtype=torch.float32, device=x.device)[:, None, :]  # (2F, 1, N_FFT)
+    frames = F.conv1d(F.pad(x[:, None, :], (N_FFT // 2, N_FFT // 2), mode="reflect"), kernel, stride=HOP_LENGTH)
+    real, imag = frames[:, : N_FFT // 2 + 1], frames[:, N_FFT // 2 + 1 :]
+    return real**2 + imag**2
 
 
 class WhisperExport(nn.Module):

@@ -46,9 +46,16 @@ class InputConfig:
 
 @dataclass(frozen=True)
 class OptimizerConfig:
-    """AdamW. ``grad_clip``: max global gradient norm (0: off). ``accum_grad``: batches per step."""
+    """AdamW. ``grad_clip``: max global gradient norm (0: off). ``accum_grad``: batches per step.
+
+    ``head_lr``: peak learning rate of the CTC head (None: ``lr``, as every other parameter). A
+    pretrained encoder (wav2vec2, Whisper) fine-tunes with a small ``lr`` while its new, randomly
+    initialised head needs a larger one (SpeechBrain's Whisper-encoder CTC recipe: 1e-4 and 8e-4).
+    The schedule scales both alike.
+    """
 
     lr: float = 1e-3
+    head_lr: float | None = None
     betas: tuple[float, float] = (0.9, 0.98)
     eps: float = 1e-9
     weight_decay: float = 1e-3
@@ -182,8 +189,9 @@ class TrainConfig:
             raise AsrError(f"num_threads must be >= 0 (0: one per core), got {self.num_threads}")
         if self.max_steps < 0 or self.schedule.warmup_steps < 0:
             raise AsrError("max_steps and schedule.warmup_steps must be >= 0")
-        if not self.optimizer.lr > 0:
-            raise AsrError(f"optimizer.lr must be positive, got {self.optimizer.lr}")
+        for name, lr in (("lr", self.optimizer.lr), ("head_lr", self.optimizer.head_lr)):
+            if lr is not None and not lr > 0:
+                raise AsrError(f"optimizer.{name} must be positive, got {lr}")
         if not self.balance_temperature > 0 or math.isnan(self.balance_temperature):
             raise AsrError(f"balance_temperature must be > 0 (1 = natural, .inf = uniform), got {self.balance_temperature}")
         inter = self.intermediate_ctc

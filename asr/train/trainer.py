@@ -179,7 +179,9 @@ class Trainer:
 
     def _setup_model(self) -> None:
         cfg = self.config
-        self.network = build_model(cfg.model, len(self.vocab), self.train_data.input_dim).to(self.dist.device)
+        # fine-tuning an asr model of a pretrained encoder: rebuilt from its saved config, not from model.*.init
+        hf_config = self.initial.network.hf_config() if self.initial is not None else None
+        self.network = build_model(cfg.model, len(self.vocab), self.train_data.input_dim, hf_config).to(self.dist.device)
         if self.network.input_kind != self.input_kind:
             raise AsrError(f"encoder {cfg.model.encoder!r} reads {self.network.input_kind}, expected {self.input_kind}")
         if self.initial is not None:
@@ -241,9 +243,12 @@ class Trainer:
 
     def _setup_optimizer(self) -> None:
         o = self.config.optimizer
-        self.optimizer = torch.optim.AdamW(
-            self.trainable.parameters(), lr=o.lr, betas=o.betas, eps=o.eps, weight_decay=o.weight_decay
-        )
+        head = {id(p) for p in self.network.head.parameters()} if o.head_lr else set()
+        params = [p for p in self.trainable.parameters() if p.requires_grad]  # frozen layers: not the optimizer's
+        groups = [{"params": [p for p in params if id(p) not in head]}]
+        if head:  # the CTC head at its own peak learning rate
+            groups.append({"params": [p for p in params if id(p) in head], "lr": o.head_lr})
+        self.optimizer = torch.optim.AdamW(groups, lr=o.lr, betas=o.betas, eps=o.eps, weight_decay=o.weight_decay)
         schedule, total = self.config.schedule, self.total_steps
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_factor(s, schedule, total))
 

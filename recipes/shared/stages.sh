@@ -46,14 +46,22 @@
 #                              decode,audit}.yaml; paths relative to the repository root)
 #   --audit-by A,B             attributes to audit (default: the audit config's `by`)
 #   --decode-device DEV        device of stages 4 and 7: cpu (default), cuda, cuda:N
-#   --mitigation-init FROM     scratch (default): stage 6.3 trains a new model; baseline: it fine-tunes
-#                              the baseline model (`asr train --init <exp_dir>/<baseline>/model`)
+#   --mitigation-init FROM     scratch (default): stage 6.3 starts where stage 3.2 did (a new model, or
+#                              --baseline-init's checkpoint); baseline: it fine-tunes the baseline model
+#                              (`asr train --init <exp_dir>/<baseline>/model`)
 #   --train-args "ARGS"        more `asr train` arguments for stages 3.2 and 6.3, split as the shell
 #                              would (e.g. --train-args "--max-steps 100"); checked before anything runs
 #   --train-parts P --dev-parts P   manifests (names without .jsonl; globs) that stage 1 merges
 #                              into the train and dev sets (default: the set itself)
+#   --baseline-init DIR        stage 3.2 starts from DIR (`asr train --init DIR`): a local Hugging Face
+#                              checkpoint for a wav2vec2 or whisper encoder config, or an asr model
+#                              directory (default: none, a new model)
+#   --compare-releases "A B"   releases already under the report dir (of another run of the recipe, on
+#                              the same test set) that stages 5 and 8 set beside this run's in one table
+#                              (`asr audit --compare`); stage 8 adds this run's baseline (default: none)
+#   --mitigation-data DIR      where stage 6.1 writes the targeted data (default <data_dir>/<mitigated>)
 # A recipe may also set mitigation_prepare_args (an array): stage 6.1 then runs `asr prepare <corpus>
-# ARGS --output-dir <data_dir>/<mitigated>` (targeted data, e.g. more speech of the worst group) and
+# ARGS --output-dir <mitigation_data>` (targeted data, e.g. more speech of the worst group) and
 # stage 6.3 trains on that directory's train set with features on the fly (train-balanced config
 # inputs.source: audio); dev and test stay the baseline's, so the audit compares the same utterances.
 # Every other setting of a recipe (train_set, dev_set, test_sets, data_dir, exp_dir, stats_by, ...) is
@@ -98,6 +106,10 @@ audit_config=""
 audit_by=""
 train_args=()
 prepare_args=()
+baseline_init=""
+compare_releases=""
+mitigation_data=""
+given=()  # the settings this run's options set (parse_options), which a recipe's presets leave alone
 
 log() {
   local fname=${BASH_SOURCE[1]##*/}
@@ -115,7 +127,7 @@ usage() {
   local name
   for name in corpus conf_dir data_dir exp_dir report_dir train_set train_parts dev_set dev_parts test_sets \
       features num_shards ngpu cpu_procs nj lm_order validate_audio stats_by audit_by baseline mitigated \
-      mitigation_init mitigation_corpus_config; do
+      mitigation_init mitigation_corpus_config baseline_init compare_releases mitigation_data pretrained; do
     [ -z "${!name+x}" ] || printf '  --%-16s %s\n' "${name//_/-}" "${!name}"
   done
 }
@@ -129,7 +141,8 @@ parse_options() {
       --*)
         local name=${1#--}; name=${name//-/_}
         [ $# -ge 2 ] || die "option $1 needs a value"
-        declare -p "$name" >/dev/null 2>&1 || die "unknown option $1"
+        declare -p "$name" >/dev/null 2>&1 && [ "$name" != given ] || die "unknown option $1"
+        given+=("$name")
         if [[ $(declare -p "$name") == "declare -a"* ]]; then
           local -n words_=$name
           mapfile -d '' -t words_ < <(asr recipe split-args "$2") || die "option $1: cannot split '$2'"
@@ -141,6 +154,12 @@ parse_options() {
       *) die "unexpected argument '$1' (options are --name value)" ;;
     esac
   done
+}
+
+# preset NAME VALUE: set the setting NAME to VALUE unless an option set it (a recipe's named presets,
+# applied after parse_options, e.g. the dialect recipe's --pretrained).
+preset() {
+  [[ " ${given[*]} " == *" $1 "* ]] || printf -v "$1" '%s' "$2"
 }
 
 # run_stage KEY "NAME" -- COMMAND...: stage KEY (N or N.M) of this run; see `asr recipe stage --help`.
@@ -168,6 +187,16 @@ check_settings() {
   fi
 }
 
+# check_compared: every release of --compare-releases has been audited, when stages 5 or 8 will run.
+check_compared() {
+  [ "$stage" -le 8 ] && [ "$stop_stage" -ge 5 ] || return 0
+  local s
+  for s in ${compare_releases}; do
+    [ -f "$report_dir/$s/results.jsonl" ] || die "--compare-releases: $report_dir/$s/results.jsonl is missing" \
+      "(audit release $s first, e.g. run the recipe that writes it, or pass --compare-releases '')"
+  done
+}
+
 main() {
   check_settings
   local corpus_args=()
@@ -178,6 +207,7 @@ main() {
     [ -z "$corpus_dir" ] || corpus_args=(--corpus-dir "$(realpath -m -- "$corpus_dir")")
   fi
   cd "$repo_root"
+  check_compared
   features_config=${features_config:-$conf_dir/features.yaml}
   train_config=${train_config:-$conf_dir/train.yaml}
   train_balanced_config=${train_balanced_config:-$conf_dir/train_balanced.yaml}
@@ -185,7 +215,7 @@ main() {
   audit_config=${audit_config:-$conf_dir/audit.yaml}
 
   # What the stages read and write, by name.
-  local s base="$exp_dir/$baseline" mit="$exp_dir/$mitigated" targeted="$data_dir/$mitigated"
+  local s base="$exp_dir/$baseline" mit="$exp_dir/$mitigated" targeted=${mitigation_data:-$data_dir/$mitigated}
   local manifests=() tests=() results=() mresults=() train=() dev text=() mtrain text_m=()
   for s in ${test_sets} ${dev_set} ${train_set}; do manifests+=("$data_dir/$s.jsonl"); done
   for s in ${test_sets}; do
@@ -201,9 +231,12 @@ main() {
   fi
   mtrain=("${train[@]}") text_m=("${text[@]}")
   [ ${#mitigation_prepare_args[@]} -eq 0 ] || { mtrain=("$targeted/$train_set.jsonl"); text_m=("${mtrain[@]}"); }
-  local base_lm=() mit_lm=() mit_init=() by=() no_audio=() parts=()
+  local base_lm=() mit_lm=() mit_init=() base_init=() by=() no_audio=() parts=() compare=() mcompare=()
+  [ -z "$baseline_init" ] || base_init=(--init "$baseline_init")
+  for s in ${compare_releases}; do compare+=("$report_dir/$s"); done
+  [ ${#compare[@]} -eq 0 ] || { mcompare=(--compare "${compare[@]}" "$report_dir/$baseline"); compare=(--compare "${compare[@]}"); }
   [ "$lm_order" -eq 0 ] || { base_lm=(--lm "$base/lm.json"); mit_lm=(--lm "$mit/lm.json"); }
-  [ "$mitigation_init" = scratch ] || mit_init=(--init "$base/model")
+  if [ "$mitigation_init" = baseline ]; then mit_init=(--init "$base/model"); else mit_init=("${base_init[@]}"); fi
   [ -z "$audit_by" ] || by=(--by "$audit_by")
   [ "$validate_audio" = true ] || no_audio=(--no-audio)
   local -a words
@@ -229,12 +262,13 @@ main() {
   fi
   run_stage 3.2 "train the baseline" -- \
     asr train --config "$train_config" --train-manifest "${train[@]}" --dev-manifest "$dev" --exp-dir "$base" \
-      "${launch[@]}" "${train_args[@]}"
+      "${base_init[@]}" "${launch[@]}" "${train_args[@]}"
   run_stage 4 "decode the baseline" -- \
     asr decode --model "$base/model" --config "$decode_config" "${base_lm[@]}" \
       --manifests "${tests[@]}" --output-dir "$base/decode" --device "$decode_device"
   run_stage 5 "audit the baseline" -- \
-    asr audit --config "$audit_config" --results "${results[@]}" --release "$baseline" --output-dir "$report_dir" "${by[@]}"
+    asr audit --config "$audit_config" --results "${results[@]}" --release "$baseline" --output-dir "$report_dir" "${by[@]}" \
+      "${compare[@]}"
   if [ ${#mitigation_prepare_args[@]} -gt 0 ]; then
     run_stage 6.1 "targeted data for the mitigation" -- \
       asr prepare "$corpus" "${corpus_args[@]}" "${mitigation_prepare_args[@]}" --output-dir "$targeted" --jobs "$nj"
@@ -251,6 +285,6 @@ main() {
       --manifests "${tests[@]}" --output-dir "$mit/decode" --device "$decode_device"
   run_stage 8 "audit the mitigation against the baseline" -- \
     asr audit --config "$audit_config" --results "${mresults[@]}" --release "$mitigated" \
-      --baseline "$report_dir/$baseline" --output-dir "$report_dir" "${by[@]}"
+      --baseline "$report_dir/$baseline" --output-dir "$report_dir" "${by[@]}" "${mcompare[@]}"
   log "Done: stages $stage..$stop_stage. Reports in $report_dir/"
 }
