@@ -14,9 +14,18 @@ cut at the quietest point (lowest short-time energy) of the last third of each c
 
 Each window is resampled to 16 kHz (:func:`asr.audio.resample`), decoded (greedy or beam,
 :mod:`asr.decode.search`), and its hypothesis aligned to the window's log-probs with CTC forced
-alignment (``torchaudio.functional.forced_align`` and ``merge_tokens``): every token gets start
-and end times in seconds and a confidence, its mean posterior over its frames. NaN or infinite
-samples are an error naming the file (``nonfinite="zero"``: silence in their place, counted).
+alignment (``torchaudio.functional.forced_align`` and ``merge_tokens``): every token gets a
+confidence, its mean posterior over its frames, and times in seconds (:func:`fit_times`). NaN or
+infinite samples are an error naming the file (``nonfinite="zero"``: silence in their place,
+counted).
+
+Times: a CTC model emits each token as a spike of one or two frames, near the start of its sound
+in the middle of an utterance, but often before the speech at its start (in the leading silence)
+and after the speech at its end. So a token starts at its spike and ends where the next one
+starts (if that is at most :data:`MAX_TOKEN_SECONDS` later; before a pause, where its aligned
+frames end), and, where the detector found the speech,
+the first token of a speech region starts no earlier than the region, and the last starts no
+later than one typical token duration before the region's end, and ends with it.
 
 Tokens are grouped into segments (subtitle cues) at pauses of at least
 :data:`SEGMENT_GAP` seconds, at window boundaries, and when a segment reaches
@@ -34,7 +43,7 @@ import numpy as np
 from asr.audio import MIN_SAMPLE_RATE, SAMPLE_RATE, NonFinite, audio_info, load_audio, replace_nonfinite, resample
 from asr.decode.lm import load_lm
 from asr.decode.search import SearchOptions, align, search
-from asr.decode.vad import SpeechActivity, VadOptions, file_speech_activity, plan_segments, speech_activity
+from asr.decode.vad import Region, SpeechActivity, VadOptions, file_speech_activity, plan_segments, speech_activity
 from asr.errors import AsrError
 from asr.models.model_dir import load_model
 from asr.models.tokens import join_tokens
@@ -55,6 +64,10 @@ ENERGY_FRAME: Seconds = 0.025
 #: Chunks shorter than this are zero-padded to it (the network needs a few frames).
 MIN_CHUNK_SECONDS: Seconds = 0.5
 SEGMENT_GAP: Seconds = 0.8
+#: A token's end is the next token's start, at most this much after its own (a pause follows).
+MAX_TOKEN_SECONDS: Seconds = 0.6
+#: A token's duration when none can be measured from its neighbours.
+DEFAULT_TOKEN_SECONDS: Seconds = 0.25
 SEGMENT_MAX_TOKENS = 30
 #: The note of a transcript in which the detector found no speech.
 NO_SPEECH = "no speech detected"
@@ -277,7 +290,8 @@ def transcribe(
     for batch in _batched(chunks, batch_size):
         for (start, samples), tokens in zip(batch, _decode_chunks(model, [c[1] for c in batch], options, lm)):
             chunk_end = start + len(samples) / rate
-            segments += make_segments([_shift(t, start, chunk_end) for t in tokens])
+            regions = None if activity is None else [r for r in activity.regions if r.end > start and r.start < chunk_end]
+            segments += make_segments(fit_times([_shift(t, start, chunk_end) for t in tokens], regions, chunk_end))
             duration = max(duration, chunk_end)
             windows.append((round(start, 3), round(chunk_end, 3)))
     tokens = [t for s in segments for t in s.tokens]
@@ -352,6 +366,53 @@ def _shift(token: Token, offset: Seconds, chunk_end: Seconds) -> Token:
     start = min(offset + token.start, chunk_end)
     end = min(max(offset + token.end, start), chunk_end)
     return Token(token.text, round(start, 3), round(end, 3), token.confidence)
+
+
+def fit_times(tokens: Sequence[Token], regions: Sequence[Region] | None, end: Seconds) -> list[Token]:
+    """Start and end times of a window's ``tokens`` (sorted, absolute, at their CTC spikes; see the module docstring).
+
+    ``regions``: the speech the detector found in the window (None: not known, ``vad=False``);
+    ``end``: the window's end in seconds.
+    """
+    if not tokens:
+        return []
+    starts = [t.start for t in tokens]
+    groups = _by_region(starts, regions) if regions else [(list(range(len(tokens))), None)]
+    ends = [t.end for t in tokens]  # the aligned frames' end, kept before a pause
+    for members, region in groups:
+        if region is not None:
+            typical = min(_typical_duration([starts[i] for i in members]), region.duration / len(members))
+            first, last = members[0], members[-1]
+            starts[first] = min(max(starts[first], region.start), region.end)
+            starts[last] = max(min(starts[last], region.end - typical), starts[first] if last != first else region.start)
+            for i in members[1:-1]:  # keep the order the spikes give
+                starts[i] = min(max(starts[i], starts[first]), starts[last])
+        for i, j in zip(members, members[1:]):
+            if starts[i] < starts[j] <= starts[i] + MAX_TOKEN_SECONDS:
+                ends[i] = starts[j]
+        if region is not None:
+            ends[members[-1]] = region.end
+    return [
+        Token(t.text, round(s, 3), round(min(max(e, s), end), 3), t.confidence)
+        for t, s, e in zip(tokens, starts, ends)
+    ]
+
+
+def _typical_duration(starts: Sequence[Seconds]) -> Seconds:
+    """The median gap between consecutive spikes less than :data:`MAX_TOKEN_SECONDS` apart (else the default)."""
+    gaps = [b - a for a, b in zip(starts, starts[1:]) if 0 < b - a <= MAX_TOKEN_SECONDS]
+    return float(np.median(gaps)) if gaps else DEFAULT_TOKEN_SECONDS
+
+
+def _by_region(starts: Sequence[Seconds], regions: Sequence[Region]) -> list[tuple[list[int], Region]]:
+    """The token indices of each speech region, a token going to the region nearest its start."""
+    def distance(t: Seconds, r: Region) -> Seconds:
+        return max(r.start - t, t - r.end, 0.0)
+
+    members: dict[int, list[int]] = {}
+    for i, t in enumerate(starts):
+        members.setdefault(min(range(len(regions)), key=lambda k: distance(t, regions[k])), []).append(i)
+    return [(members[k], regions[k]) for k in sorted(members)]
 
 
 def make_segments(tokens: Sequence[Token]) -> list[Segment]:

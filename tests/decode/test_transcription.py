@@ -200,3 +200,33 @@ def test_cli_model_from_environment(model_dir, tmp_path, monkeypatch, capsys):
     audio = write_tone(tmp_path / "a.wav", seconds=0.5)
     assert main(["transcribe", "--vad", "off", str(audio)]) == 0
     assert capsys.readouterr().out.strip()
+
+
+def test_fit_times_ends_each_token_where_the_next_starts_and_keeps_them_in_the_speech():
+    """CTC spikes: the first in the leading silence, the last after the speech; the detector found 0.20-1.30 s."""
+    from asr.decode.transcription import Token, fit_times
+    from asr.decode.vad import Region
+
+    spikes = [Token(ch, s, s + 0.04, 0.9) for ch, s in zip("一二三四", (0.02, 0.50, 0.76, 1.28))]
+    fitted = fit_times(spikes, [Region(0.20, 1.30)], end=1.5)
+    assert [(t.start, t.end) for t in fitted] == [(0.2, 0.5), (0.5, 0.76), (0.76, 1.025), (1.025, 1.3)]
+    # a typical duration: the median gap between spikes (0.48 s), at most the region's share per token (1.1 / 4
+    # = 0.275 s); the last token starts that long before the speech ends
+    assert [t.text for t in fitted] == list("一二三四") and all(t.confidence == 0.9 for t in fitted)
+
+    # Without the detector (vad off): only the ends change; before a pause (more than MAX_TOKEN_SECONDS to the next
+    # spike) a token ends where its aligned frames do.
+    fitted = fit_times([Token("一", 0.1, 0.14, 1.0), Token("二", 0.3, 0.34, 1.0), Token("三", 2.0, 2.04, 1.0)], None, 2.1)
+    assert [(t.start, t.end) for t in fitted] == [(0.1, 0.3), (0.3, 0.34), (2.0, 2.04)]
+    assert fit_times([], None, 1.0) == []
+
+
+def test_fit_times_gives_each_region_its_own_tokens():
+    from asr.decode.transcription import Token, fit_times
+    from asr.decode.vad import Region
+
+    spikes = [Token(ch, s, s + 0.04, 1.0) for ch, s in zip("一二三四", (0.1, 0.35, 2.05, 2.9))]
+    fitted = fit_times(spikes, [Region(0.0, 0.6), Region(2.0, 2.6)], end=3.0)
+    # 一二 in the first region; 三 in the second, and 四 (after it) goes to the nearest, the second, where it
+    # starts one default token duration (0.25 s) before the speech ends
+    assert [(t.start, t.end) for t in fitted] == [(0.1, 0.35), (0.35, 0.6), (2.05, 2.35), (2.35, 2.6)]
