@@ -181,7 +181,7 @@ def test_rerun_training_stage_resumes_an_unfinished_run_and_moves_a_changed_one_
 
 def test_recipe_mitigation_config_fine_tunes_the_baseline_model_with_balanced_augmented_batches():
     """The mitigation keeps the baseline's model (its weights must fit) and changes only what its
-    comments list: fine-tuning schedule, features on the fly, speed perturbation, balancing."""
+    comments list: fine-tuning schedule, features on the fly, speed perturbation, pauses, balancing."""
     from dataclasses import asdict
 
     from asr.train.config import load_train_config
@@ -190,9 +190,10 @@ def test_recipe_mitigation_config_fine_tunes_the_baseline_model_with_balanced_au
     baseline = asdict(load_train_config(conf / "train.yaml"))
     mitigation = asdict(load_train_config(conf / "train_balanced.yaml"))
     differing = {key for key in baseline if baseline[key] != mitigation[key]}
-    assert differing == {"optimizer", "schedule", "intermediate_ctc", "augment", "balance_by",
+    assert differing == {"inputs", "optimizer", "schedule", "intermediate_ctc", "augment", "balance_by",
                          "balance_temperature", "max_epochs", "valid_every", "checkpoint_every"}
-    assert baseline["augment"]["pauses"] == mitigation["augment"]["pauses"] and baseline["augment"]["pauses"]["probability"] > 0
+    # pauses slow learning from scratch: the baseline trains without them, the mitigation's fine-tuning with them
+    assert baseline["augment"]["pauses"]["probability"] == 0 and mitigation["augment"]["pauses"]["probability"] > 0
     assert mitigation["model"] == baseline["model"]
     assert baseline["balance_by"] is None and mitigation["balance_by"] == "dialect"
     assert mitigation["balance_temperature"] > 1.0
