@@ -15,6 +15,10 @@ range does not cross zero). Stages 0-2 (corpus, features) are shared: they run f
     python benchmarks/bench_seeds.py --seeds 1234 1 2 --output benchmarks/results/seeds.json
 
 ``--stage 4`` decodes and audits the trained models again (after a change to decoding or the audit).
+``--existing 1234=reports`` counts a run already made with that seed (the recipe's own, whose
+default seed is 1234, with its releases under ``reports/``) instead of training it again:
+
+    python benchmarks/bench_seeds.py --seeds 1 2 --existing 1234=reports
 """
 
 from __future__ import annotations
@@ -36,9 +40,10 @@ RELEASES = ("baseline", "targeted")
 ENV = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
 
 
-def run_seed(seed: int, exp_root: Path, report_root: Path, stage: int, data_dir: str | None) -> float:
-    """The recipe from ``stage`` with training seed ``seed``; returns its wall seconds."""
-    command = ["bash", str(RECIPE), "--stage", str(stage), "--exp-dir", str(exp_root / f"seed-{seed}"),
+def run_seed(seed: int, exp_root: Path, report_root: Path, stage: int, stop_stage: int, data_dir: str | None) -> float:
+    """The recipe's stages ``stage`` to ``stop_stage`` with training seed ``seed``; returns its wall seconds."""
+    command = ["bash", str(RECIPE), "--stage", str(stage), "--stop-stage", str(stop_stage),
+               "--exp-dir", str(exp_root / f"seed-{seed}"),
                "--report-dir", str(report_root / f"seed-{seed}"), "--train-args", f"--seed {seed}"]
     if data_dir:
         command += ["--data-dir", data_dir]
@@ -64,6 +69,11 @@ def read_release(report_dir: Path, release: str, attribute: str = "dialect") -> 
     }
 
 
+def read_releases(report_dir: Path) -> dict:
+    """:func:`read_release` of each of :data:`RELEASES` that the run audited (the baseline always)."""
+    return {r: read_release(report_dir, r) for r in RELEASES if r == "baseline" or (report_dir / r / "fairness.json").is_file()}
+
+
 def spread(values: list[float | None]) -> dict:
     """Mean, min and max of the values given (None left out)."""
     kept = [v for v in values if v is not None]
@@ -78,14 +88,15 @@ def summarize(runs: dict[int, dict]) -> dict:
     out: dict = {"groups": {}, "releases": {}}
     for g in groups:
         base = [run["baseline"]["cer"].get(g) for run in runs.values()]
-        mit = [run["targeted"]["cer"].get(g) for run in runs.values()]
+        mit = [run["targeted"]["cer"].get(g) if "targeted" in run else None for run in runs.values()]
         change = [None if b is None or m is None else m - b for b, m in zip(base, mit)]
         out["groups"][g] = {"baseline": spread(base), "targeted": spread(mit), "change": spread(change)}
     for release in RELEASES:
         out["releases"][release] = {
-            key: spread([run[release][key] for run in runs.values()]) for key in ("overall", "ratio", "difference")
+            key: spread([run[release][key] for run in runs.values() if release in run])
+            for key in ("overall", "ratio", "difference")
         }
-        out["releases"][release]["worst"] = sorted({run[release]["worst"] for run in runs.values()})
+        out["releases"][release]["worst"] = sorted({run[release]["worst"] for run in runs.values() if release in run})
     return out
 
 
@@ -124,22 +135,35 @@ def main() -> None:
     parser.add_argument("--report-root", type=Path, default=REPO / "reports/seeds")
     parser.add_argument("--data-dir", default=None, help="the recipe's data directory (default: the recipe's)")
     parser.add_argument("--stage", type=int, default=3, help="first recipe stage of each seed's run (default 3)")
+    parser.add_argument("--stop-stage", type=int, default=8,
+                        help="last recipe stage of each seed's run (default 8; 5: the baseline only)")
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks/results/seeds.json")
+    parser.add_argument("--existing", action="append", default=[], metavar="SEED=REPORT_DIR",
+                        help="a run already made with SEED, its releases in REPORT_DIR (not trained again; repeatable)")
     args = parser.parse_args()
-    if args.seeds and len(set(args.seeds)) != len(args.seeds):
-        parser.error("--seeds must be distinct")
+    existing = {}
+    for item in args.existing:
+        seed, sep, report = item.partition("=")
+        if not sep or not seed.strip().lstrip("-").isdigit() or not (Path(report) / "baseline" / "fairness.json").is_file():
+            parser.error(f"--existing {item!r}: expected SEED=REPORT_DIR with REPORT_DIR/baseline/fairness.json")
+        existing[int(seed)] = Path(report)
+    if len(set(args.seeds) | set(existing)) != len(args.seeds) + len(existing):
+        parser.error("--seeds and --existing must be distinct")
     prepare = ["bash", str(RECIPE), "--stop-stage", "2"] + (["--data-dir", args.data_dir] if args.data_dir else [])
     subprocess.run(prepare, check=True, cwd=REPO, env=ENV)  # stages 0-2: skipped when their sentinels say done
     runs, seconds = {}, {}
+    for seed, report in existing.items():
+        runs[seed] = read_releases(report)
     for seed in args.seeds:
-        seconds[seed] = round(run_seed(seed, args.exp_root, args.report_root, args.stage, args.data_dir), 1)
-        report = args.report_root / f"seed-{seed}"
-        runs[seed] = {release: read_release(report, release) for release in RELEASES}
+        seconds[seed] = round(run_seed(seed, args.exp_root, args.report_root, args.stage, args.stop_stage,
+                                       args.data_dir), 1)
+        runs[seed] = read_releases(args.report_root / f"seed-{seed}")
     summary = summarize(runs)
-    print_table(summary, args.seeds)
+    seeds = [*existing, *args.seeds]
+    print_table(summary, seeds)
     record = {
-        "seeds": args.seeds, "runs": {str(k): v for k, v in runs.items()}, "summary": summary,
-        "wall_seconds": {str(k): v for k, v in seconds.items()}, "from_stage": args.stage,
+        "seeds": seeds, "existing": {str(k): str(v) for k, v in existing.items()}, "runs": {str(k): v for k, v in runs.items()}, "summary": summary,
+        "wall_seconds": {str(k): v for k, v in seconds.items()}, "stages": [args.stage, args.stop_stage],
         "machine": {"cpu": _cpu(), "cores": os.cpu_count(), "python": platform.python_version()},
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
