@@ -153,14 +153,50 @@ def test_kespeech_trains_on_its_shards_with_features_on_the_fly(kespeech, tmp_pa
     assert (tmp_path / "exp" / "baseline" / "model" / "cmvn.json").is_file()
 
 
+TINY_WHISPER = {"d_model": 32, "encoder_layers": 2, "encoder_attention_heads": 2, "encoder_ffn_dim": 64,
+                "decoder_layers": 1, "decoder_attention_heads": 2, "decoder_ffn_dim": 32, "num_mel_bins": 80,
+                "vocab_size": 100, "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2,
+                "decoder_start_token_id": 1, "suppress_tokens": [], "begin_suppress_tokens": []}
+
+
+def _tiny_whisper(root: Path) -> Path:
+    """A random Whisper checkpoint of Whisper-base's layout, tiny, saved as a converted Whisper-base is."""
+    from transformers import WhisperConfig, WhisperForConditionalGeneration
+
+    path = root / "tiny-whisper"
+    WhisperForConditionalGeneration(WhisperConfig(**TINY_WHISPER)).save_pretrained(path)
+    return path
+
+
+def test_kespeech_whisper_config_trains_through_stage_3(kespeech, tmp_path):
+    """The shipped GPU config (recipes/kespeech/conf/train_whisper.yaml) as it is, for 2 steps on the CPU."""
+    root, _ = kespeech
+    config = REPO / "recipes/kespeech/conf/train_whisper.yaml"
+    _ok(run_recipe("kespeech", "--data-dir", root / "data", "--exp-dir", tmp_path / "exp", "--stage", 3,
+                   "--stop-stage", 3, "--num-shards", 2, "--ngpu", 0, "--train-config", config,
+                   "--baseline-init", _tiny_whisper(tmp_path), "--train-args", "--max-steps 2"))
+    model = tmp_path / "exp" / "baseline" / "model"
+    saved = (model / "config.yaml").read_text(encoding="utf-8")
+    assert "encoder: whisper" in saved and "head_lr: 0.001" in saved
+    assert json.loads((model / "hf_config.json").read_text(encoding="utf-8"))["d_model"] == 32
+    assert json.loads((tmp_path / "exp" / "baseline" / "result.json").read_text(encoding="utf-8"))["steps"] == 2
+    assert _summary(model)["total"]["utterances"] == 12
+
+
 # ----------------------------------------------------------------------------- AISHELL-1, Common Voice
 
 
 @pytest.mark.slow
-def test_aishell_stages_0_to_3(tmp_path):
+@pytest.mark.parametrize("config", ["train.yaml", "train_whisper.yaml"])
+def test_aishell_stages_0_to_3(tmp_path, config):
+    """Stages 0-3, with a tiny Conformer, or with the shipped Whisper-encoder GPU config (2 steps, a tiny checkpoint)."""
     corpus = make_aishell(tmp_path / "aishell", speakers={"train": 3, "dev": 1, "test": 1}, utterances=3)
+    train = ["--train-config", _tiny_config(tmp_path, "stored")]
+    if config == "train_whisper.yaml":
+        train = ["--train-config", REPO / "recipes/aishell/conf" / config, "--baseline-init", _tiny_whisper(tmp_path),
+                 "--train-args", "--max-steps 2"]
     out = _ok(run_recipe("aishell", "--corpus-dir", corpus, *_dirs(tmp_path), "--stop-stage", 3, "--nj", 1,
-                         "--ngpu", 0, "--train-config", _tiny_config(tmp_path, "stored")))
+                         "--ngpu", 0, *train))
     data = tmp_path / "data"
     assert {u.gender for u in read_manifest(data / "train.jsonl")} == {"female", "male"}
     assert (data / "fbank" / "cmvn.json").is_file() and len(read_manifest(data / "test.jsonl")) == 3
