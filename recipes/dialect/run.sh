@@ -38,6 +38,12 @@ mitigation_init=baseline
 mitigation_corpus_config=$conf_dir/corpus_targeted.yaml
 seed=1234
 pretrained=""
+# Stage 9 (opt-in, --stop-stage 9): OpenAI's Whisper-base decoder on the test set, audited beside the
+# baseline and the mitigation (bash recipes/dialect/local/get_whisper_base.sh models/whisper-base).
+external_model=models/whisper-base
+external_engine=faster-whisper
+external_release=whisper-base
+external_decode_config=$conf_dir/decode_whisper.yaml
 
 parse_options "$@"
 case "$pretrained" in

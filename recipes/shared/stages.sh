@@ -19,6 +19,9 @@
 #                                  from the baseline)
 #   stage 7    asr decode          results of the mitigated model
 #   stage 8    asr audit           fairness report of the mitigation, against the baseline
+#   stage 9.1  asr decode --engine another recognizer from a local directory (opt-in: --stop-stage 9
+#                                  with --external-model DIR) on the test sets
+#   stage 9.2  asr audit --compare its fairness report, the baseline and the mitigation beside it
 #
 # Options (each --name value sets the setting of that name, '-' read as '_'):
 #   --stage N --stop-stage N   run stages N..M (default 0..8)
@@ -60,6 +63,9 @@
 #                              the same test set) that stages 5 and 8 set beside this run's in one table
 #                              (`asr audit --compare`); stage 8 adds this run's baseline (default: none)
 #   --mitigation-data DIR      where stage 6.1 writes the targeted data (default <data_dir>/<mitigated>)
+#   --external-model DIR --external-engine E --external-release NAME --external-decode-config F
+#                              stage 9: the model directory, its `asr decode --engine` (hf-ctc,
+#                              hf-whisper, faster-whisper), its release name, its decode config
 # A recipe may also set mitigation_prepare_args (an array): stage 6.1 then runs `asr prepare <corpus>
 # ARGS --output-dir <mitigation_data>` (targeted data, e.g. more speech of the worst group) and
 # stage 6.3 trains on that directory's train set with features on the fly (train-balanced config
@@ -109,6 +115,10 @@ prepare_args=()
 baseline_init=""
 compare_releases=""
 mitigation_data=""
+external_model=""
+external_engine=""
+external_release=external
+external_decode_config=""
 given=()  # the settings this run's options set (parse_options), which a recipe's presets leave alone
 
 log() {
@@ -181,6 +191,11 @@ check_settings() {
   case "$mitigation_init" in scratch|baseline) ;; *) die "--mitigation-init must be scratch or baseline, got '$mitigation_init'" ;; esac
   if [ "$num_shards" -gt 0 ] && [ "$features" = stored ]; then
     die "--num-shards $num_shards needs --features on-the-fly (stored features are computed per set, not per shard)"
+  fi
+  if [ "$stage" -le 9 ] && [ "$stop_stage" -ge 9 ]; then
+    [ -n "$external_model" ] && [ -n "$external_engine" ] \
+      || die "stage 9 decodes another recognizer: give --external-model DIR and --external-engine E"
+    [ -d "$repo_root/$external_model" ] || [ -d "$external_model" ] || die "--external-model: $external_model is not a directory"
   fi
   if [ ${#train_args[@]} -gt 0 ]; then  # a wrong training argument fails now, not after an hour of stages
     asr recipe check-args train -- "${train_args[@]}" || die "--train-args: asr train does not accept '${train_args[*]}'"
@@ -286,5 +301,14 @@ main() {
   run_stage 8 "audit the mitigation against the baseline" -- \
     asr audit --config "$audit_config" --results "${mresults[@]}" --release "$mitigated" \
       --baseline "$report_dir/$baseline" --output-dir "$report_dir" "${by[@]}" "${mcompare[@]}"
+  local ext="$exp_dir/$external_release" eresults=() edecode=()
+  for s in ${test_sets}; do eresults+=("$ext/decode/results-$s.jsonl"); done
+  [ -z "$external_decode_config" ] || edecode=(--config "$external_decode_config")
+  run_stage 9.1 "decode with another recognizer ($external_engine)" -- \
+    asr decode --engine "$external_engine" --model "$external_model" "${edecode[@]}" \
+      --manifests "${tests[@]}" --output-dir "$ext/decode" --device "$decode_device"
+  run_stage 9.2 "audit it beside the baseline and the mitigation" -- \
+    asr audit --config "$audit_config" --results "${eresults[@]}" --release "$external_release" \
+      --output-dir "$report_dir" "${by[@]}" --compare "$report_dir/$baseline" "$report_dir/$mitigated"
   log "Done: stages $stage..$stop_stage. Reports in $report_dir/"
 }

@@ -141,6 +141,32 @@ def test_stages_3_to_8_train_decode_audit_and_mitigate(work):
     assert "Stage 8: audit the mitigation against the baseline\n" in again.stdout
 
 
+def test_stage_9_audits_another_recognizer_beside_the_baseline_and_the_mitigation(work, tmp_path):
+    """Opt-in stage 9 with a tiny wav2vec2 CTC checkpoint (it always says 好) in place of Whisper-base."""
+    from tests.decode.test_engines import tiny_ctc_checkpoint
+
+    model = tiny_ctc_checkpoint(tmp_path / "tiny-ctc")
+    decode = tmp_path / "decode.yaml"
+    decode.write_text(yaml.safe_dump({"beam_size": 1}))
+    run_recipe(work, "--stage", "9", "--stop-stage", "9", "--external-engine", "hf-ctc", "--external-model", str(model),
+               "--external-release", "tiny-ctc", "--external-decode-config", str(decode))
+    results = [json.loads(line) for line in (work["exp"] / "tiny-ctc" / "decode" / "results-test.jsonl").open()]
+    assert len(results) == 16 and {r["hyp"] for r in results} <= {"好", ""}
+    fairness = json.loads((work["reports"] / "tiny-ctc" / "fairness.json").read_text())
+    assert len(fairness["inputs"]["compare"]) == 2
+    systems = json.dumps(fairness["systems"], ensure_ascii=False)
+    assert "baseline" in systems and "targeted" in systems and "tiny-ctc" in systems
+    meta = json.loads((work["exp"] / "tiny-ctc" / "decode" / "results-test.meta.json").read_text())
+    assert meta["engine"]["engine"] == "hf-ctc"
+
+
+def test_stage_9_without_a_model_is_refused_before_anything_runs(work, tmp_path):
+    proc = subprocess.run(["bash", str(REPO / "recipes/dialect/run.sh"), "--stage", "9", "--stop-stage", "9",
+                           "--external-model", str(tmp_path / "none"), "--exp-dir", str(work["exp"])],
+                          capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 1 and proc.stderr == f"run.sh: error: --external-model: {tmp_path / 'none'} is not a directory\n"
+
+
 def test_a_rerun_on_the_same_stack_gives_the_same_results_byte_for_byte(work, tmp_path):
     """Stages 3-4 again, into another experiment directory: the same model, the same results file."""
     other = tmp_path / "exp-again"
