@@ -34,15 +34,6 @@ TINY_CONFORMER = {
 }
 
 
-def audit_compares() -> bool:
-    """Whether this checkout's ``asr audit`` has ``--compare`` (several systems in one report)."""
-    from asr.cli import build_parser
-
-    parser = build_parser()
-    subparsers = next(a for a in parser._actions if a.dest == "command")
-    return "--compare" in subparsers.choices["audit"]._option_string_actions
-
-
 def run_recipe(work: dict, *options, check: bool = True) -> subprocess.CompletedProcess:
     command = ["bash", str(REPO / "recipes/dialect/run.sh"), "--corpus-config", str(CONF / "corpus_tiny.yaml"),
                "--mitigation-corpus-config", str(CONF / "corpus_tiny_targeted.yaml"),
@@ -79,9 +70,8 @@ def work(tmp_path_factory) -> dict:
 @pytest.fixture(scope="module")
 def whisper_run(work) -> subprocess.CompletedProcess:
     """``--pretrained whisper-base`` with the tiny checkpoint and the recipe's Whisper configs, 3 steps each."""
-    compare = [] if audit_compares() else ["--compare-releases", ""]  # asr audit --compare: branch audit2
     return run_recipe(work, "--pretrained", "whisper-base", "--baseline-init", work["checkpoint"],
-                      "--train-args", "--max-steps 3", *compare)
+                      "--train-args", "--max-steps 3")
 
 
 def results(path: Path) -> list[dict]:
@@ -133,12 +123,11 @@ def test_whisper_releases_are_audited_on_the_conformers_test_utterances(work, wh
     assert all(release in index for release in ("baseline", "targeted", "whisper", "whisper-targeted"))
 
 
-@pytest.mark.skipif(not audit_compares(), reason="asr audit --compare is not in this checkout yet (branch audit2)")
 def test_one_report_sets_all_four_systems_side_by_side(work, whisper_run):
     """Stage 8's report: whisper-targeted beside the Conformer's baseline and targeted and Whisper's own baseline."""
     systems = json.loads((work["reports"] / "whisper-targeted/fairness.json").read_text())["systems"]
     assert [s["name"] for s in systems["systems"]] == ["whisper-targeted", "baseline", "targeted", "whisper"]
-    assert systems["matched_utterances"] == 16
+    assert systems["shared_utterances"] == 16 and systems["only_current"] == 0
     stage5 = json.loads((work["reports"] / "whisper/fairness.json").read_text())["systems"]
     assert [s["name"] for s in stage5["systems"]] == ["whisper", "baseline", "targeted"]
 
