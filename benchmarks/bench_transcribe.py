@@ -184,6 +184,8 @@ def bench(directory: Path, audio: np.ndarray, threads: int, repeats: int, peer_r
 def manifest_cer(directory: Path, manifest_path: str, threads: int) -> dict[str, dict]:
     """Pooled CER and decoding RTF of each backend on ``manifest_path`` (greedy CTC, as ``asr decode``)."""
     from asr.decode.batch import DecodeConfig, decode_utterances, row_counts
+    from asr.decode.engines import AsrEngine
+    from asr.decode.search import SearchOptions
     from asr.manifest.records import Manifest
     from asr.decode.onnx_runtime import load_backend
     from asr.score import pooled
@@ -196,7 +198,8 @@ def manifest_cer(directory: Path, manifest_path: str, threads: int) -> dict[str,
     for backend in BACKENDS:
         model = load_backend(directory, backend, threads=threads)
         start = time.perf_counter()
-        rows = decode_utterances(model, manifest, utterances, DecodeConfig())
+        engine = AsrEngine(model, SearchOptions(beam_size=1), backend=backend)
+        rows = decode_utterances(engine, manifest, utterances, DecodeConfig(beam_size=1))
         seconds = time.perf_counter() - start
         total = pooled(row_counts(r) for r in rows)
         out[backend] = {"cer": round(total.error_rate, 5), "ref_chars": total.ref_len,
