@@ -23,9 +23,9 @@ Times: a CTC model emits each token as a spike of one or two frames, near the st
 in the middle of an utterance, but often before the speech at its start (in the leading silence)
 and after the speech at its end. So a token starts at its spike and ends where the next one
 starts (if that is at most :data:`MAX_TOKEN_SECONDS` later; before a pause, where its aligned
-frames end), and, where the detector found the speech,
-the first token of a speech region starts no earlier than the region, and the last starts no
-later than one typical token duration before the region's end, and ends with it.
+frames end). Where the detector found the speech, the first token of a speech region starts no
+earlier than the region, and the last starts no later than one typical token duration before the
+region's end, and ends with it.
 
 Tokens are grouped into segments (subtitle cues) at pauses of at least
 :data:`SEGMENT_GAP` seconds, at window boundaries, and when a segment reaches
