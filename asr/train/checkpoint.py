@@ -274,12 +274,14 @@ def state_digest(network: torch.nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
+def _by_dev_cer(history: list[dict]) -> list[int]:
+    """The steps of ``history`` (``{"step", "dev_cer"}``), best dev CER first, the later step first among ties."""
+    return [h["step"] for h in sorted(history, key=lambda h: (h["dev_cer"], -h["step"]))]
+
+
 def best_steps(average, history: list[dict]) -> set[int]:
     """Checkpoints averaging may still need: the best ``average.num`` by dev CER (``average.mode`` best)."""
-    if average.mode != "best":
-        return set()
-    ranked = sorted(history, key=lambda h: (h["dev_cer"], -h["step"]))
-    return {h["step"] for h in ranked[: average.num]}
+    return set(_by_dev_cer(history)[: average.num]) if average.mode == "best" else set()
 
 
 def steps_to_average(average, history: list[dict], available: set[int]) -> tuple[int, ...]:
@@ -289,8 +291,7 @@ def steps_to_average(average, history: list[dict], available: set[int]) -> tuple
     (``history`` of ``{"step", "dev_cer"}``), or the last ``num``.
     """
     if average.mode == "best" and history:
-        ranked = sorted(history, key=lambda h: (h["dev_cer"], -h["step"]))
-        chosen = [h["step"] for h in ranked if h["step"] in available][: average.num]
+        chosen = [step for step in _by_dev_cer(history) if step in available][: average.num]
     else:
         chosen = sorted(available)[-average.num :]
     return tuple(sorted(chosen))

@@ -20,7 +20,7 @@
 #   stage 7    asr decode          results of the mitigated model
 #   stage 8    asr audit           fairness report of the mitigation, against the baseline
 #   stage 9.1  asr decode --engine another recognizer from a local directory (opt-in: --stop-stage 9
-#                                  with --external-model DIR) on the test sets
+#                                  with --external-model DIR) on the test sets, in <exp_dir>/external/
 #   stage 9.2  asr audit --compare its fairness report, the baseline and the mitigation beside it
 #
 # Options (each --name value sets the setting of that name, '-' read as '_'):
@@ -137,7 +137,8 @@ usage() {
   local name
   for name in corpus conf_dir data_dir exp_dir report_dir train_set train_parts dev_set dev_parts test_sets \
       features num_shards ngpu cpu_procs nj lm_order validate_audio stats_by audit_by baseline mitigated \
-      mitigation_init mitigation_corpus_config baseline_init compare_releases mitigation_data pretrained; do
+      mitigation_init mitigation_corpus_config baseline_init compare_releases mitigation_data pretrained \
+      external_model external_engine external_release; do
     [ -z "${!name+x}" ] || printf '  --%-16s %s\n' "${name//_/-}" "${!name}"
   done
 }
@@ -301,7 +302,7 @@ main() {
   run_stage 8 "audit the mitigation against the baseline" -- \
     asr audit --config "$audit_config" --results "${mresults[@]}" --release "$mitigated" \
       --baseline "$report_dir/$baseline" --output-dir "$report_dir" "${by[@]}" "${mcompare[@]}"
-  local ext="$exp_dir/$external_release" eresults=() edecode=()
+  local ext="$exp_dir/external/$external_release" eresults=() edecode=()
   for s in ${test_sets}; do eresults+=("$ext/decode/results-$s.jsonl"); done
   [ -z "$external_decode_config" ] || edecode=(--config "$external_decode_config")
   run_stage 9.1 "decode with another recognizer ($external_engine)" -- \

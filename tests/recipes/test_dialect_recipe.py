@@ -150,13 +150,13 @@ def test_stage_9_audits_another_recognizer_beside_the_baseline_and_the_mitigatio
     decode.write_text(yaml.safe_dump({"beam_size": 1}))
     run_recipe(work, "--stage", "9", "--stop-stage", "9", "--external-engine", "hf-ctc", "--external-model", str(model),
                "--external-release", "tiny-ctc", "--external-decode-config", str(decode))
-    results = [json.loads(line) for line in (work["exp"] / "tiny-ctc" / "decode" / "results-test.jsonl").open()]
+    results = [json.loads(line) for line in (work["exp"] / "external" / "tiny-ctc" / "decode" / "results-test.jsonl").open()]
     assert len(results) == 16 and {r["hyp"] for r in results} <= {"好", ""}
     fairness = json.loads((work["reports"] / "tiny-ctc" / "fairness.json").read_text())
     assert len(fairness["inputs"]["compare"]) == 2
     systems = json.dumps(fairness["systems"], ensure_ascii=False)
     assert "baseline" in systems and "targeted" in systems and "tiny-ctc" in systems
-    meta = json.loads((work["exp"] / "tiny-ctc" / "decode" / "results-test.meta.json").read_text())
+    meta = json.loads((work["exp"] / "external" / "tiny-ctc" / "decode" / "results-test.meta.json").read_text())
     assert meta["engine"]["engine"] == "hf-ctc"
 
 
