@@ -153,7 +153,8 @@ def tokenize(text: str) -> list[str]:
     >>> tokenize("导航到 GPS 点 4s店")
     ['导', '航', '到', 'gps', '点', '4s', '店']
     """
-    return [m.group(0).lower() for m in _TOKEN.finditer(text)]
+    tokens = _TOKEN.findall(text)
+    return tokens if text.lower() == text else [t.lower() for t in tokens]
 
 
 def words(text: str) -> list[str]:

@@ -255,15 +255,8 @@ def _entry(line: bytes, where: str) -> Entry:
     if type(row) is dict and type(row.get("id")) is str and type(row.get("audio")) is str:
         start = row.get("start", 0.0)
         return Entry(row["id"], row["audio"], start if isinstance(start, (int, float)) else 0.0)
-    utt = parse_utterance(_decode(line, where), where)  # raises the manifest's own error for this line
+    utt = parse_utterance(line, where)  # raises the manifest's own error for this line
     return Entry(utt.id, utt.audio, utt.start)
-
-
-def _decode(line: bytes, where: str) -> str:
-    try:
-        return line.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise AsrError(f"{where}: not UTF-8 text ({e.reason} at byte {e.start})") from None
 
 
 # ----------------------------------------------------------------------------- joining
@@ -434,8 +427,7 @@ def _score_chunk(chunk) -> tuple[bytes, tuple[int, int, int, int]]:
     blocks, block = [], []
     sub = dele = ins = ref_len = 0
     for line, lineno, hyp, conf in zip(lines, linenos, hyps, confidences):
-        where = f"{path}:{lineno}"
-        utt = parse_utterance(_decode(line, where), where)
+        utt = parse_utterance(line, f"{path}:{lineno}")
         counts = score_pair(utt.text, hyp or "", "char", normalization)
         metadata = {k: v for k, v in utt.metadata().items() if k not in RESULT_FIELDS}
         block.append(orjson.dumps(ResultRow(utt.id, utt.text, hyp or "", counts, "char", conf, metadata).to_json()))

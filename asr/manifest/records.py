@@ -39,6 +39,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+
+import orjson
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -110,12 +112,9 @@ class Utterance:
 _FIELDS = {f.name for f in dataclasses.fields(Utterance)}
 
 
-def parse_utterance(line: str, where: str) -> Utterance:
-    """Parse one manifest line; ``where`` (``path:line``) prefixes every error."""
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as e:
-        raise AsrError(f"{where}: malformed manifest line ({e.msg}); expected one JSON object per line") from None
+def parse_utterance(line: str | bytes, where: str) -> Utterance:
+    """Parse one manifest line (text, or UTF-8 bytes); ``where`` (``path:line``) prefixes every error."""
+    row = _load_json(line, where)
     if not isinstance(row, dict):
         raise AsrError(f"{where}: expected a JSON object, got {type(row).__name__}")
     utt_id = row.get("id", "?")
@@ -133,6 +132,24 @@ def parse_utterance(line: str, where: str) -> Utterance:
     except (TypeError, ValueError) as e:
         raise AsrError(f"{where}: utterance {utt_id}: {e}") from None
     return utt
+
+
+def _load_json(line: str | bytes, where: str) -> Any:
+    """One JSON value: orjson's fast parse, or where it refuses (``NaN``, huge integers, bad bytes) the
+    standard library's, so a ``NaN`` duration reaches the field checks and an error says what is wrong."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        pass
+    if isinstance(line, bytes):
+        try:
+            line = line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise AsrError(f"{where}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as e:
+        raise AsrError(f"{where}: malformed manifest line ({e.msg}); expected one JSON object per line") from None
 
 
 def _check_types(utt: Utterance) -> None:

@@ -63,3 +63,26 @@ def test_dataframe_has_metadata_and_extras_as_columns(tiny_manifest):
     assert list(df["dialect"]) == ["mandarin", "mandarin", "wu"]
     assert list(df["text_id"]) == ["t0", "t1", "t0"]
     assert Manifest(tiny_manifest).audio_path(read_manifest(tiny_manifest)[0]) == tiny_manifest.parent / "audio/u0.wav"
+
+
+@pytest.mark.parametrize("line, message", [
+    (b'{"id": "a", "audio": "a.wav", "duration": NaN, "sample_rate": 16000, "text": "x", "speaker": "s"}',
+     "m.jsonl:3: utterance a: field 'duration' must be a finite, non-negative number of seconds, got nan"),
+    (b'{"id": "a", "text": "\xff"}', "m.jsonl:3: not UTF-8 text (invalid start byte at byte 21)"),
+    (b'{"id": "a",', "m.jsonl:3: malformed manifest line (Expecting property name enclosed in double quotes); "
+                    "expected one JSON object per line"),
+])
+def test_lines_as_bytes_get_the_same_errors_as_text(line, message):
+    from asr.manifest.records import parse_utterance
+
+    with pytest.raises(AsrError) as e:
+        parse_utterance(line, "m.jsonl:3")
+    assert str(e.value) == message
+
+
+def test_lines_as_bytes_and_text_parse_alike():
+    from asr.manifest.records import parse_utterance
+
+    line = '{"id": "a", "audio": "a.wav", "duration": 1.5, "sample_rate": 16000, "text": "你好", "speaker": "s", "dialect": "wu"}'
+    assert parse_utterance(line.encode("utf-8"), "m:1") == parse_utterance(line, "m:1")
+    assert parse_utterance(line, "m:1").dialect == "wu"
