@@ -19,6 +19,13 @@ work on the machine slows every figure.
     python benchmarks/bench_whisper_finetune.py --data-dir data_manifests/synthetic \\
         --init models/whisper-base-transformers --steps 30 --output benchmarks/results/whisper_finetune.json
 
+``--dev dev.jsonl`` also says what each option gives for its cost: the run validates on that
+manifest of ``--data-dir`` at its last step (greedy CTC, the trainer's own validation) and
+``dev_cer`` is that CER, after the same ``--steps`` under one cosine schedule per option:
+
+    python benchmarks/bench_whisper_finetune.py --steps 240 --dev dev.jsonl \
+        --output benchmarks/results/whisper_finetune_dev.json
+
 Prints one table row per option and writes JSON.
 """
 
@@ -55,11 +62,13 @@ VOCAB_SIZE = 760
 
 
 def option_config(base: Path, option: str, steps: int) -> dict:
-    """The base config as a dict with ``option``'s model overrides, ``steps`` steps, no validation."""
+    """The base config as a dict with ``option``'s model overrides, ``steps`` steps, no validation but
+    at the end (when a dev set is given) and no checkpoint but the last."""
     data = yaml.safe_load(base.read_text(encoding="utf-8"))
     data["model"]["whisper"] = {**data["model"]["whisper"], **OPTIONS[option]}
     log_every = max(1, steps // 6)
-    data.update(max_steps=steps, log_every=log_every, valid_every=10**9, checkpoint_every=10**9)
+    data.update(max_steps=steps, log_every=log_every, valid_every=10**9, checkpoint_every=10**9,
+                average={"mode": "last", "num": 1})
     return data
 
 
@@ -72,11 +81,14 @@ def trainable_parameters(config: TrainConfig, init: Path) -> tuple[int, int]:
     return count_trainable(network)
 
 
-def run_training(config_path: Path, manifest: Path, init: Path, exp_dir: Path, cpu_procs: int) -> tuple[float, float]:
+def run_training(config_path: Path, manifest: Path, init: Path, exp_dir: Path, cpu_procs: int,
+                 dev: Path | None = None) -> tuple[float, float]:
     """One ``asr train`` run; returns its wall seconds and the peak RSS (MB) of its largest process."""
     command = [sys.executable, "-m", "asr", "train", "--config", str(config_path), "--train-manifest", str(manifest),
                "--exp-dir", str(exp_dir), "--init", str(init), "--cpu-procs", str(cpu_procs), "--device", "cpu",
                "--no-progress", "-q"]
+    if dev is not None:
+        command += ["--dev-manifest", str(dev)]
     started = time.perf_counter()
     proc = subprocess.Popen(command)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -100,6 +112,15 @@ def steady_figures(train_csv: Path) -> dict:
             "final_loss": round(last["loss"], 3), "logged_steps": int(last["step"])}
 
 
+def final_dev_cer(valid_csv: Path) -> float:
+    """The dev CER of the last validation in ``log/valid.csv``."""
+    with open(valid_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise SystemExit(f"{valid_csv}: no validation was logged")
+    return round(float(rows[-1]["dev_cer"]), 4)
+
+
 def measure(option: str, args: argparse.Namespace) -> dict:
     """Train ``args.steps`` steps with ``option``; the figures described in the module docstring."""
     data = option_config(args.config, option, args.steps)
@@ -110,8 +131,11 @@ def measure(option: str, args: argparse.Namespace) -> dict:
         config_path = Path(tmp) / f"{option}.yaml"
         config_path.write_text(yaml.safe_dump(data), encoding="utf-8")
         exp_dir = Path(tmp) / "exp"
-        wall, peak_mb = run_training(config_path, args.data_dir / args.manifest, args.init, exp_dir, args.cpu_procs)
+        dev = args.data_dir / args.dev if args.dev else None
+        wall, peak_mb = run_training(config_path, args.data_dir / args.manifest, args.init, exp_dir, args.cpu_procs, dev)
         figures = steady_figures(exp_dir / "log" / "train.csv")
+        if dev is not None:
+            figures["dev_cer"] = final_dev_cer(exp_dir / "log" / "valid.csv")
     return {
         "option": option, "model": to_dict(config.model), "optimizer": to_dict(config.optimizer),
         "max_frames": config.batching.max_frames, "steps": args.steps, "cpu_procs": args.cpu_procs,
@@ -131,6 +155,8 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=CONFIG, help=f"the base training config (default {CONFIG})")
     parser.add_argument("--options", nargs="+", choices=list(OPTIONS), default=list(OPTIONS))
     parser.add_argument("--steps", type=int, default=30, help="optimizer steps per option (default 30)")
+    parser.add_argument("--dev", default=None,
+                        help="a dev manifest in --data-dir (e.g. dev.jsonl): validate at the last step, report dev_cer")
     parser.add_argument("--cpu-procs", type=int, default=2, help="training processes, as the recipe's --cpu-procs (default 2)")
     parser.add_argument("--output", type=Path, default=Path("benchmarks/results/whisper_finetune.json"))
     args = parser.parse_args()
@@ -145,11 +171,12 @@ def main() -> None:
                                  "cpus": os.cpu_count(), "manifest": str(args.data_dir / args.manifest),
                                  "results": results})
     print(f"{'option':<6} {'trainable':>10} {'steps':>6} {'wall s':>7} {'steps/s':>8} {'audio s/s':>10} "
-          f"{'RSS MB':>7} {'load':>9}")
+          f"{'RSS MB':>7} {'load':>9} {'dev CER':>8}")
     for r in results:
         print(f"{r['option']:<6} {r['trainable_parameters'] / 1e6:>9.2f}M {r['steps']:>6} {r['wall_seconds']:>7.1f} "
               f"{r['steps_per_second']:>8.3f} {r['audio_seconds_per_second']:>10.1f} {r['peak_rss_mb_per_process']:>7} "
-              f"{r['load_average_before']:>4.1f}-{r['load_average_after']:<4.1f}")
+              f"{r['load_average_before']:>4.1f}-{r['load_average_after']:<4.1f} "
+              f"{r['dev_cer'] * 100 if 'dev_cer' in r else float('nan'):>7.1f}%")
     print(f"wrote {args.output}")
 
 
