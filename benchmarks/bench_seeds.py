@@ -7,7 +7,8 @@ per dialect group, the mean and the range (min to max) over seeds of
 
 * the baseline's CER and the mitigated model's CER,
 * the mitigation's change (mitigated minus baseline, in points),
-* the worst/best ratio and worst-minus-best gap of each release.
+* the headline ratio and difference of each release: the worst group's CER to the reference
+  group's (the recipe's audit config sets mandarin), as each ``fairness.json`` states them.
 
 A difference between groups or releases is only worth stating when it holds in every seed (its
 range does not cross zero). Stages 0-2 (corpus, features) are shared: they run first if missing.
@@ -54,7 +55,8 @@ def run_seed(seed: int, exp_root: Path, report_root: Path, stage: int, stop_stag
 
 
 def read_release(report_dir: Path, release: str, attribute: str = "dialect") -> dict:
-    """Per-group CER, worst/best ratio and gap of one release's ``fairness.json``."""
+    """Per-group CER, and the headline ratio and difference (worst group to reference group), of one
+    release's ``fairness.json``."""
     fairness = json.loads((report_dir / release / "fairness.json").read_text(encoding="utf-8"))
     block = fairness["attributes"][attribute]
     groups = {g["group"]: g["cer"] for g in block["groups"]}
@@ -124,8 +126,8 @@ def print_table(summary: dict, seeds: list[int]) -> None:
     for g, s in summary["groups"].items():
         print(f"{g:<14} {_pct(s['baseline']):<24} {_pct(s['targeted']):<24} {_pts(s['change']):<24}")
     for release, s in summary["releases"].items():
-        print(f"{release}: overall {_pct(s['overall'])}, worst/best ratio {_num(s['ratio'])}, "
-              f"worst minus best {_pts(s['difference'])} points, worst group {', '.join(s['worst'])}")
+        print(f"{release}: overall {_pct(s['overall'])}, ratio to the reference {_num(s['ratio'])}, "
+              f"difference {_pts(s['difference'])} points, worst group {', '.join(s['worst'])}")
 
 
 def main() -> None:
