@@ -39,11 +39,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-
-import orjson
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
+
+import orjson
 
 from asr.errors import AsrError
 from asr.io import atomic_write, open_text
