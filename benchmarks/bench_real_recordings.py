@@ -3,6 +3,9 @@
     python benchmarks/bench_real_recordings.py --model recipes/dialect/exp/baseline/model \\
         --manifest data_manifests/synthetic/test.jsonl --output benchmarks/results/real_recordings.json
 
+Character times come from the model's bundled aligner when it has one (as in ``asr transcribe``);
+``--aligner none`` times them with the model's own CTC spikes, ``--aligner DIR`` with another.
+
 On the embedded corpus's test utterances (which carry eSpeak NG's ground-truth character times,
 ``char_times``), through :func:`asr.transcribe` exactly as the CLI runs it (voice-activity
 detection on, greedy search):
@@ -24,6 +27,7 @@ Prints a table and writes JSON.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -146,6 +150,9 @@ def main() -> None:
     parser.add_argument("--manifest", type=Path, default=Path("data_manifests/synthetic/test.jsonl"))
     parser.add_argument("--limit", type=int, default=None, help="first N utterances only (default: all)")
     parser.add_argument("--minutes", type=float, default=60.0, help="length of the long-form recording (0: skip)")
+    parser.add_argument("--aligner", default="bundled",
+                        help="whose spikes time the characters: bundled (the model's aligner/ if it has one, as "
+                             "`asr transcribe` does), none (the model's own), or an aligner's model directory")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=Path("benchmarks/results/real_recordings.json"))
@@ -158,10 +165,15 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     model = asr.load_model(args.model)
+    aligner = {"bundled": model.aligner, "none": None}.get(args.aligner) or (
+        asr.load_model(args.aligner) if args.aligner not in ("bundled", "none") else None)
+    model = dataclasses.replace(model, aligner=aligner)
     manifest, utts = load(args.manifest, args.limit)
     started = time.perf_counter()
     conditions = run_conditions(model, manifest, utts, args.seed)
     record = {"model": str(args.model), "manifest": str(args.manifest), "utterances": len(utts),
+              "times_from": "aligner" if aligner is not None else "model",
+              "aligner": str(aligner.path) if aligner is not None else None,
               "pad_seconds": PAD_RANGE, "noise_dbfs": NOISE_DBFS, "conditions": conditions,
               "condition_seconds": round(time.perf_counter() - started, 1)}
     if args.minutes > 0:

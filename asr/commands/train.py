@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init", default=None, metavar="DIR",
                         help="fine-tune from an asr model directory (e.g. exp/baseline/model), or from a local "
                              "Hugging Face checkpoint (wav2vec2-family or Whisper encoders)")
+    parser.add_argument("--aligner", default=None, metavar="DIR",
+                        help="a model directory (e.g. a tdnn trained with this command) to bundle into the trained "
+                             "model as its aligner: asr transcribe's character times come from its CTC spikes")
     parser.add_argument("--device", default="auto", help="auto (default: cuda when a GPU is visible), cpu, cuda or cuda:N")
     parser.add_argument("--gpus", type=int, default=1, help="training processes on a machine with CUDA, one per GPU "
                         "(default 1; 0: train on the CPU)")
@@ -71,6 +74,14 @@ def run(args: argparse.Namespace) -> int:
         return _train(args, args.device if args.device != "auto" else None, args.resume or args.if_exists == "resume")
     launch = plan_launch(args.device, args.gpus, args.cpu_procs)
     config = load_train_config(args.config)
+    if args.aligner:
+        from asr.errors import AsrError
+        from asr.models.model_dir import load_model
+
+        try:
+            load_model(args.aligner)  # an unusable aligner fails now, not after the training
+        except AsrError as e:
+            raise AsrError(f"--aligner: {e}") from None
     digest = run_digest({**to_dict(config), "max_steps_override": args.max_steps, "seed_override": args.seed},
                         [*args.train_manifest,
                         *(args.dev_manifest or [])], args.init, launch)
@@ -99,6 +110,10 @@ def _train(args: argparse.Namespace, device: str | None, resume: bool) -> int:
     )
     if os.environ.get("RANK", "0") != "0":
         return 0
+    if args.aligner:
+        from asr.models.model_dir import bundle_aligner
+
+        print(f"aligner: {bundle_aligner(result.model_dir, args.aligner)} (from {args.aligner})")
     if result.final_dev_cer is not None:
         print(f"model: {result.model_dir} ({result.steps} steps, dev CER {100 * result.final_dev_cer:.2f}%)")
     else:
@@ -114,6 +129,8 @@ def _worker_args(args: argparse.Namespace, device: str, resume: bool) -> list[st
         out += ["--dev-manifest", *args.dev_manifest]
     if args.init:
         out += ["--init", args.init]
+    if args.aligner:
+        out += ["--aligner", args.aligner]
     if args.max_steps is not None:
         out += ["--max-steps", str(args.max_steps)]
     if args.seed is not None:

@@ -19,13 +19,18 @@ confidence, its mean posterior over its frames, and times in seconds (:func:`fit
 infinite samples are an error naming the file (``nonfinite="zero"``: silence in their place,
 counted).
 
-Times: a CTC model emits each token as a spike of one or two frames, near the start of its sound
-in the middle of an utterance, but often before the speech at its start (in the leading silence)
-and after the speech at its end. So a token starts at its spike and ends where the next one
-starts (if that is at most :data:`MAX_TOKEN_SECONDS` later; before a pause, where its aligned
-frames end). Where the detector found the speech, the first token of a speech region starts no
-earlier than the region, and the last starts no later than one typical token duration before the
-region's end, and ends with it.
+Times: a CTC model emits each token as a spike of one or two frames. Whose spikes: the model's
+aligner when its directory bundles one (``aligner/``, :func:`asr.models.model_dir.bundle_aligner`;
+or ``aligner=`` a model directory), else the model's own. The recognised tokens are force-aligned
+to the aligner's log-probs of the same window, so the text is the model's and the times the
+aligner's. An aligner with a bounded context (``tdnn``, :mod:`asr.models.tdnn`) can only spike
+where the sound is, at its start; a model with full self-attention spikes anywhere nearby (the
+dialect recipe's Conformer puts half its spikes outside their characters, up to a character
+early or late). A token starts at its spike and ends where the next one starts (if that is at
+most :data:`MAX_TOKEN_SECONDS` later; before a pause, where its aligned frames end). Where the
+detector found the speech, the first token of a speech region starts no earlier than the region,
+and the last starts no later than one typical token duration before the region's end, and ends
+with it. A token the aligner cannot place (too few frames) keeps the model's own times.
 
 Tokens are grouped into segments (subtitle cues) at pauses of at least
 :data:`SEGMENT_GAP` seconds, at window boundaries, and when a segment reaches
@@ -116,6 +121,8 @@ class Transcript:
     speech_seconds: Seconds | None = None
     #: The ``(start, end)`` seconds of each window decoded, in order.
     windows: tuple[tuple[Seconds, Seconds], ...] = ()
+    #: Whose CTC spikes gave the times: ``"aligner"`` or ``"model"`` (see the module docstring).
+    times_from: str = "model"
 
     @property
     def tokens(self) -> tuple[Token, ...]:
@@ -138,6 +145,7 @@ class Transcript:
                 for s in self.segments
             ],
         }
+        out["times_from"] = self.times_from
         if self.speech_seconds is not None:
             out["speech_seconds"] = round(self.speech_seconds, 3)
         if self.note:
@@ -256,6 +264,7 @@ def transcribe(
     vad: bool = True,
     vad_options: VadOptions = VadOptions(),
     nonfinite: NonFinite = "error",
+    aligner: "AsrModel | str | Path | bool" = True,
 ) -> Transcript:
     """Transcribe a file (any format libsndfile reads, any rate, any channels) or a waveform.
 
@@ -265,9 +274,12 @@ def transcribe(
     ``lm_weight``. ``vad``: decode only the speech the detector finds (see the module
     docstring), in windows of at most ``chunk_seconds``, ``batch_size`` at a time.
     ``nonfinite``: NaN or infinite samples are an error (``"error"``) or silence (``"zero"``).
+    ``aligner``: whose spikes time the tokens: True, the model's bundled aligner if it has one;
+    False, the model's own; or an aligner (a model or its directory).
     """
     if isinstance(model, (str, Path)):
         model = load_model(model)
+    aligner = _resolve_aligner(model, aligner)
     if isinstance(lm, (str, Path)):
         lm = load_lm(lm)
     options = SearchOptions(beam_size=beam_size, lm_weight=lm_weight if lm is not None else 0.0,
@@ -275,12 +287,15 @@ def transcribe(
     max_seconds = _max_chunk_seconds(model, chunk_seconds)
     rate = model.sample_rate
     source = str(audio) if isinstance(audio, (str, Path)) else None
-    decoding = {"beam_size": beam_size, "lm_weight": options.lm_weight, "insertion_bonus": insertion_bonus, "vad": vad}
+    times_from = "aligner" if aligner is not None else "model"
+    decoding = {"beam_size": beam_size, "lm_weight": options.lm_weight, "insertion_bonus": insertion_bonus, "vad": vad,
+                "times_from": times_from}
     if vad:
         activity, chunks = _speech_windows(audio, rate, max_seconds, vad_options, nonfinite)
         speech = sum(r.duration for r in activity.regions)
         if not activity.regions:
-            return Transcript("", (), round(activity.duration, 3), 0.0, source, 0, decoding, NO_SPEECH, 0.0)
+            return Transcript("", (), round(activity.duration, 3), 0.0, source, 0, decoding, NO_SPEECH, 0.0,
+                              times_from=times_from)
     else:
         activity, speech = None, None
         chunks = _whole_chunks(audio, rate, max_seconds, nonfinite)
@@ -288,7 +303,7 @@ def transcribe(
     duration = activity.duration if activity else 0.0
     windows: list[tuple[Seconds, Seconds]] = []
     for batch in _batched(chunks, batch_size):
-        for (start, samples), tokens in zip(batch, _decode_chunks(model, [c[1] for c in batch], options, lm)):
+        for (start, samples), tokens in zip(batch, _decode_chunks(model, [c[1] for c in batch], options, lm, aligner)):
             chunk_end = start + len(samples) / rate
             regions = None if activity is None else [r for r in activity.regions if r.end > start and r.start < chunk_end]
             segments += make_segments(fit_times([_shift(t, start, chunk_end) for t in tokens], regions, chunk_end))
@@ -305,7 +320,21 @@ def transcribe(
         decoding=decoding,
         speech_seconds=speech,
         windows=tuple(windows),
+        times_from=times_from,
     )
+
+
+def _resolve_aligner(model: "AsrModel", aligner: "AsrModel | str | Path | bool") -> "AsrModel | None":
+    """The aligner ``transcribe(aligner=...)`` names (see its docstring), checked against ``model``."""
+    if aligner is True:
+        return model.aligner
+    if aligner is False or aligner is None:
+        return None
+    if isinstance(aligner, (str, Path)):
+        aligner = load_model(aligner, device=model.device)
+    if aligner.sample_rate != model.sample_rate:
+        raise AsrError(f"{aligner.path or 'aligner'}: reads {aligner.sample_rate} Hz audio, the model {model.sample_rate} Hz")
+    return aligner
 
 
 def _speech_windows(audio, rate: int, max_seconds: Seconds, options: VadOptions,
@@ -342,23 +371,46 @@ def _as_waveform(audio) -> np.ndarray:
     return array.astype(np.float32, copy=False)
 
 
-def _decode_chunks(model: "AsrModel", waves: Sequence[np.ndarray], options: SearchOptions, lm) -> list[list[Token]]:
-    """Tokens with times relative to each chunk's start."""
+def _decode_chunks(model: "AsrModel", waves: Sequence[np.ndarray], options: SearchOptions, lm,
+                   aligner: "AsrModel | None" = None) -> list[list[Token]]:
+    """Tokens with times relative to each chunk's start (the aligner's spikes when there is one)."""
     min_len = int(MIN_CHUNK_SECONDS * model.sample_rate)
     padded = [w if len(w) >= min_len else np.pad(w, (0, min_len - len(w))) for w in waves]
     log_probs, lengths = model.log_probs(padded)
     log_probs = log_probs.float().cpu()
     hyps = search(log_probs, lengths, options, lm=lm, token_strings=model.vocab.tokens, blank=model.vocab.blank_id)
+    spans = [
+        hyp.spans if options.beam_size > 1 or options.lm_weight else align(log_probs[b, :int(lengths[b])], hyp.token_ids)
+        for b, hyp in enumerate(hyps)
+    ]
+    times = [[(s.start * model.frame_shift, s.end * model.frame_shift) for s in row] for row in spans]
+    if aligner is not None:
+        times = _aligner_times(aligner, padded, [[model.vocab.tokens[s.token] for s in row] for row in spans], times)
+    return [
+        [Token(model.vocab.tokens[s.token], start, end, s.confidence)
+         for s, (start, end) in zip(row, row_times) if s.token != model.vocab.unk_id]
+        for row, row_times in zip(spans, times)
+    ]
+
+
+def _aligner_times(aligner: "AsrModel", waves: Sequence[np.ndarray], tokens: Sequence[Sequence[str]],
+                   fallback: list[list[tuple[Seconds, Seconds]]]) -> list[list[tuple[Seconds, Seconds]]]:
+    """``(start, end)`` seconds of each recognised token, force-aligned to the aligner's log-probs.
+
+    A token outside the aligner's vocabulary is aligned as its ``<unk>``; a window whose tokens
+    need more aligner frames than it has keeps ``fallback`` (the model's own times).
+    """
+    log_probs, lengths = aligner.log_probs(waves)
+    log_probs = log_probs.float().cpu()
     out = []
-    for b, hyp in enumerate(hyps):
-        n = int(lengths[b])
-        spans = hyp.spans if options.beam_size > 1 or options.lm_weight else align(log_probs[b, :n], hyp.token_ids)
-        shift = model.frame_shift
-        out.append([
-            Token(model.vocab.tokens[s.token], s.start * shift, s.end * shift, s.confidence)
-            for s in spans
-            if s.token != model.vocab.unk_id
-        ])
+    for b, row in enumerate(tokens):
+        ids = [aligner.vocab.token_id(t) for t in row]
+        try:
+            spans = align(log_probs[b, :int(lengths[b])], ids, blank=aligner.vocab.blank_id)
+        except ValueError:
+            out.append(fallback[b])
+            continue
+        out.append([(s.start * aligner.frame_shift, s.end * aligner.frame_shift) for s in spans])
     return out
 
 
@@ -391,7 +443,7 @@ def fit_times(tokens: Sequence[Token], regions: Sequence[Region] | None, end: Se
             if starts[i] < starts[j] <= starts[i] + MAX_TOKEN_SECONDS:
                 ends[i] = starts[j]
         if region is not None:
-            ends[members[-1]] = region.end
+            ends[members[-1]] = min(region.end, starts[members[-1]] + typical)
     return [
         Token(t.text, round(s, 3), round(min(max(e, s), end), 3), t.confidence)
         for t, s, e in zip(tokens, starts, ends)

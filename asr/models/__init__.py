@@ -67,6 +67,7 @@ def _encoder_class(module: str, name: str) -> Callable[[], type[CtcModel]]:
 ENCODERS: dict[str, Callable[[], type[CtcModel]]] = {
     "conformer": _encoder_class("asr.models.conformer", "ConformerCtc"),
     "transformer": _encoder_class("asr.models.transformer", "TransformerCtc"),
+    "tdnn": _encoder_class("asr.models.tdnn", "TdnnCtc"),
     "wav2vec2": _encoder_class("asr.models.wav2vec2", "Wav2Vec2Ctc"),
     "whisper": _encoder_class("asr.models.whisper", "WhisperCtc"),
 }

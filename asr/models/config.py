@@ -2,7 +2,7 @@
 
 In YAML (``model:`` section of a train config)::
 
-    encoder: conformer            # conformer | transformer | wav2vec2 | whisper
+    encoder: conformer            # conformer | transformer | tdnn | wav2vec2 | whisper
     conformer: {d_model: 144, num_layers: 6}
     wav2vec2:
       init: /models/wav2vec2-large-xlsr-53-chinese   # any local Hugging Face checkpoint dir
@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from asr.errors import AsrError
 
-EncoderName = Literal["conformer", "transformer", "wav2vec2", "whisper"]
+EncoderName = Literal["conformer", "transformer", "tdnn", "wav2vec2", "whisper"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,21 @@ class TransformerConfig:
     dropout: float = 0.1
     subsampling_channels: int = 144
     subsampling: Literal["conv2d", "conv1d"] = "conv2d"
+
+
+@dataclass(frozen=True)
+class TdnnConfig:
+    """``tdnn`` (:mod:`asr.models.tdnn`): ``num_layers`` residual convolutions of ``kernel`` frames
+    (40 ms each, after the x4 subsampling) over ``d_model`` channels. Each output frame sees
+    ``num_layers * (kernel // 2)`` frames on each side, plus the subsampling's 3 input frames:
+    6 layers of kernel 3 see 240 + 30 ms either way."""
+
+    d_model: int = 256
+    num_layers: int = 6
+    kernel: int = 3
+    dropout: float = 0.1
+    subsampling_channels: int = 256
+    subsampling: Literal["conv2d", "conv1d"] = "conv1d"
 
 
 @dataclass(frozen=True)
@@ -115,6 +130,7 @@ class ModelConfig:
     encoder: EncoderName = "conformer"
     conformer: ConformerConfig = field(default_factory=ConformerConfig)
     transformer: TransformerConfig = field(default_factory=TransformerConfig)
+    tdnn: TdnnConfig = field(default_factory=TdnnConfig)
     wav2vec2: PretrainedConfig = field(default_factory=PretrainedConfig)
     whisper: PretrainedConfig = field(default_factory=lambda: PretrainedConfig(model_type="whisper"))
 

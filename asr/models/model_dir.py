@@ -16,6 +16,9 @@ data_summary.json   hours, utterances and speakers of the training data, in tota
 provenance.json     what trained it: asr version and git commit, package versions, the
                     resolved precision, device, CPU, seed, threads and processes
                     (:mod:`asr.provenance`; absent from directories of asr < 0.2)
+aligner/            optional: a second model directory, the aligner whose CTC spikes give
+                    ``asr transcribe``'s character times (:func:`bundle_aligner`; e.g. a
+                    ``tdnn``, :mod:`asr.models.tdnn`); loaded as :attr:`AsrModel.aligner`
 ==================  ==================================================================
 
 >>> model = load_model("recipes/dialect/exp/baseline")          # doctest: +SKIP
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +42,7 @@ from asr.audio import SAMPLE_RATE
 from asr.config import from_dict, to_dict
 from asr.errors import AsrError
 from asr.features.frontend import Cmvn, FeatureConfig, compute_features
-from asr.io import atomic_write, write_json, write_safetensors
+from asr.io import atomic_write, current_umask, write_json, write_safetensors
 from asr.models import CtcModel, ModelConfig, build_model
 from asr.models.tokens import TOKENS_FILE, Vocabulary
 
@@ -49,6 +53,9 @@ HF_CONFIG_FILE = "hf_config.json"
 CMVN_FILE = "cmvn.json"
 SUMMARY_FILE = "data_summary.json"
 PROVENANCE_FILE = "provenance.json"
+ALIGNER_DIR = "aligner"
+#: The files of a model directory that :func:`bundle_aligner` copies (the optional ones when present).
+MODEL_FILES = (CONFIG_FILE, TOKENS_FILE, WEIGHTS_FILE, HF_CONFIG_FILE, CMVN_FILE, SUMMARY_FILE, PROVENANCE_FILE)
 #: Manifest fields the data summary breaks down by.
 SUMMARY_FIELDS = ("dialect", "gender", "age_band", "condition")
 UNKNOWN = "unknown"
@@ -59,7 +66,8 @@ class AsrModel:
     """A loaded model: network, vocabulary, configs and what it was trained on.
 
     ``frame_shift``: seconds per output frame. ``sample_rate``: Hz the waveforms given to
-    :meth:`prepare` and :meth:`log_probs` must have (16 kHz).
+    :meth:`prepare` and :meth:`log_probs` must have (16 kHz). ``aligner``: the bundled
+    aligner (the directory's ``aligner/``), or None.
     """
 
     network: CtcModel
@@ -73,6 +81,7 @@ class AsrModel:
     train_config: dict | None = None
     path: Path | None = None
     provenance: dict | None = None
+    aligner: "AsrModel | None" = None
 
     @property
     def device(self) -> torch.device:
@@ -134,7 +143,8 @@ def save_model(
     Every file is written atomically and ``config.yaml`` last (after the old one is
     removed), so an interrupted save leaves a directory :func:`load_model` refuses as
     incomplete rather than one mixing two models. Other files in ``directory`` (the
-    trainer's checkpoints, logs) are left alone.
+    trainer's checkpoints, logs) are left alone; a bundled ``aligner/`` is removed (it was
+    bundled with the weights this save replaces: :func:`bundle_aligner` it again).
     """
     directory = Path(directory)
     if len(vocab) != network.vocab_size:
@@ -144,6 +154,7 @@ def save_model(
     directory.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileNotFoundError):
         (directory / CONFIG_FILE).unlink()
+    shutil.rmtree(directory / ALIGNER_DIR, ignore_errors=True)  # bundled with other weights: bundle it again
 
     vocab.save(directory / TOKENS_FILE)
     save_weights(directory / WEIGHTS_FILE, network, {"encoder": model_config.encoder, "format": "pt"})
@@ -270,7 +281,47 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> AsrModel
         train_config=config.get("train"),
         path=path,
         provenance=_read_json(path / PROVENANCE_FILE) if (path / PROVENANCE_FILE).is_file() else None,
+        aligner=load_model(path / ALIGNER_DIR, device) if (path / ALIGNER_DIR).is_dir() else None,
     )
+
+
+def bundle_aligner(model_dir: str | Path, aligner_dir: str | Path) -> Path:
+    """Copy the model directory ``aligner_dir`` into ``model_dir/aligner``; returns its new path.
+
+    The aligner is loaded first (an incomplete or foreign directory is an :class:`AsrError`
+    naming it) and must read audio at the model's sample rate. Only its model files are
+    copied (:data:`MODEL_FILES`; not an aligner of its own). The copy is made beside its
+    place and renamed into it, so ``model_dir/aligner`` is always a whole aligner or absent.
+    """
+    import tempfile
+
+    import yaml
+
+    model_dir, aligner_dir = Path(model_dir), Path(aligner_dir)
+    aligner = load_model(aligner_dir)
+    config = yaml.safe_load((model_dir / CONFIG_FILE).read_text(encoding="utf-8")) if (model_dir / CONFIG_FILE).is_file() else None
+    if not isinstance(config, dict):
+        raise AsrError(f"{model_dir}: not a model directory (no readable {CONFIG_FILE}) to bundle an aligner into")
+    rate = int(config.get("sample_rate") or SAMPLE_RATE)
+    if aligner.sample_rate != rate:
+        raise AsrError(f"{aligner_dir}: the aligner reads {aligner.sample_rate} Hz audio, the model {rate} Hz")
+    target = model_dir / ALIGNER_DIR
+    if target.resolve() == aligner_dir.resolve():
+        return target
+    staging = Path(tempfile.mkdtemp(prefix=".aligner.", dir=model_dir))
+    staging.chmod(0o777 & ~current_umask())  # mkdtemp's 0700 would hide it from other users
+    try:
+        for name in MODEL_FILES:
+            if (aligner_dir / name).is_file():
+                shutil.copy2(aligner_dir / name, staging / name)
+        old = model_dir / f".aligner.old.{staging.name.rsplit('.', 1)[-1]}"
+        if target.exists():
+            target.rename(old)
+        staging.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
 
 
 def _require(path: Path, name: str, why: str = "the model directory is incomplete") -> None:

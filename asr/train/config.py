@@ -196,8 +196,8 @@ class TrainConfig:
             raise AsrError(f"balance_temperature must be > 0 (1 = natural, .inf = uniform), got {self.balance_temperature}")
         inter = self.intermediate_ctc
         if inter.units != "none":
-            if self.model.encoder not in ("conformer", "transformer"):
-                raise AsrError(f"intermediate_ctc needs a conformer or transformer encoder, not {self.model.encoder!r}")
+            if self.model.encoder not in ("conformer", "transformer", "tdnn"):
+                raise AsrError(f"intermediate_ctc needs a conformer, transformer or tdnn encoder, not {self.model.encoder!r}")
             layers = getattr(self.model, self.model.encoder).num_layers
             if not 0 <= inter.layer < layers:
                 raise AsrError(f"intermediate_ctc.layer must be in 0..{layers - 1} (0: half of the "

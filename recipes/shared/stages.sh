@@ -9,6 +9,9 @@
 #   stage 1    asr manifest sets   validate every manifest, print hours per group; form the train
 #                                  and dev sets (merged, or the train set sharded)
 #   stage 2    asr features        fbank shards + global CMVN (skipped with --features on-the-fly)
+#   stage 3.0  asr train           the aligner: a small TDNN whose CTC spikes time the characters of
+#                                  `asr transcribe`; stages 3.2 and 6.3 bundle it into their models
+#                                  (with stored features and a <conf_dir>/train_aligner.yaml)
 #   stage 3.1  asr lm              character n-gram LM of the training text (with --lm-order N > 0)
 #   stage 3.2  asr train           the baseline model
 #   stage 4    asr decode          results files (per-utterance edits + metadata)
@@ -47,6 +50,8 @@
 #   --features-config F --train-config F --train-balanced-config F --decode-config F
 #   --audit-config F           configs (default: <conf_dir>/{features,train,train_balanced,
 #                              decode,audit}.yaml; paths relative to the repository root)
+#   --aligner-config F         the aligner's training config (default <conf_dir>/train_aligner.yaml;
+#                              none: no aligner, the models time characters with their own spikes)
 #   --audit-by A,B             attributes to audit (default: the audit config's `by`)
 #   --decode-device DEV        device of stages 4 and 7: cpu (default), cuda, cuda:N
 #   --mitigation-init FROM     scratch (default): stage 6.3 starts where stage 3.2 did (a new model, or
@@ -109,6 +114,7 @@ train_config=""
 train_balanced_config=""
 decode_config=""
 audit_config=""
+aligner_config=""
 audit_by=""
 train_args=()
 prepare_args=()
@@ -137,7 +143,7 @@ usage() {
   local name
   for name in corpus conf_dir data_dir exp_dir report_dir train_set train_parts dev_set dev_parts test_sets \
       features num_shards ngpu cpu_procs nj lm_order validate_audio stats_by audit_by baseline mitigated \
-      mitigation_init mitigation_corpus_config baseline_init compare_releases mitigation_data pretrained \
+      aligner_config mitigation_init mitigation_corpus_config baseline_init compare_releases mitigation_data pretrained \
       external_model external_engine external_release; do
     [ -z "${!name+x}" ] || printf '  --%-16s %s\n' "${name//_/-}" "${!name}"
   done
@@ -229,6 +235,7 @@ main() {
   train_balanced_config=${train_balanced_config:-$conf_dir/train_balanced.yaml}
   decode_config=${decode_config:-$conf_dir/decode.yaml}
   audit_config=${audit_config:-$conf_dir/audit.yaml}
+  aligner_config=${aligner_config:-$conf_dir/train_aligner.yaml}
 
   # What the stages read and write, by name.
   local s base="$exp_dir/$baseline" mit="$exp_dir/$mitigated" targeted=${mitigation_data:-$data_dir/$mitigated}
@@ -272,13 +279,28 @@ main() {
   elif [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
     log "Stage 2: features: computed on the fly during training (--features on-the-fly), nothing to store"
   fi
+  local aligner=() why=""
+  if [ "$aligner_config" = none ]; then why="--aligner-config none"
+  elif [ "$features" != stored ]; then why="it reads stored features, and --features is $features"
+  elif [ ! -f "$aligner_config" ]; then why="no $aligner_config"
+  fi
+  if [ -n "$why" ]; then
+    if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
+      log "Stage 3.0: no aligner ($why): the models time characters with their own CTC spikes"
+    fi
+  else
+    run_stage 3.0 "train the aligner (character times)" -- \
+      asr train --config "$aligner_config" --train-manifest "${train[@]}" --dev-manifest "$dev" \
+        --exp-dir "$exp_dir/aligner" "${launch[@]}"
+    aligner=(--aligner "$exp_dir/aligner/model")
+  fi
   if [ "$lm_order" -gt 0 ]; then
     run_stage 3.1 "LM of the baseline's training text" -- \
       asr lm --manifests "${text[@]}" --output "$base/lm.json" --order "$lm_order" --dev-manifest "$data_dir/$dev_set.jsonl"
   fi
   run_stage 3.2 "train the baseline" -- \
     asr train --config "$train_config" --train-manifest "${train[@]}" --dev-manifest "$dev" --exp-dir "$base" \
-      "${base_init[@]}" "${launch[@]}" "${train_args[@]}"
+      "${base_init[@]}" "${aligner[@]}" "${launch[@]}" "${train_args[@]}"
   run_stage 4 "decode the baseline" -- \
     asr decode --model "$base/model" --config "$decode_config" "${base_lm[@]}" \
       --manifests "${tests[@]}" --output-dir "$base/decode" --device "$decode_device"
@@ -295,7 +317,7 @@ main() {
   fi
   run_stage 6.3 "train the mitigated model" -- \
     asr train --config "$train_balanced_config" --train-manifest "${mtrain[@]}" --dev-manifest "$dev" --exp-dir "$mit" \
-      "${mit_init[@]}" "${launch[@]}" "${train_args[@]}"
+      "${mit_init[@]}" "${aligner[@]}" "${launch[@]}" "${train_args[@]}"
   run_stage 7 "decode the mitigated model" -- \
     asr decode --model "$mit/model" --config "$decode_config" "${mit_lm[@]}" \
       --manifests "${tests[@]}" --output-dir "$mit/decode" --device "$decode_device"

@@ -327,7 +327,7 @@ def test_intermediate_pinyin_ctc_trains_and_is_left_out_of_the_model_directory(c
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"model": {"encoder": "wav2vec2"}}, r"intermediate_ctc needs a conformer or transformer encoder, not 'wav2vec2'"),
+    ({"model": {"encoder": "wav2vec2"}}, r"intermediate_ctc needs a conformer, transformer or tdnn encoder, not 'wav2vec2'"),
     ({"intermediate_ctc": {"units": "pinyin", "layer": 1}}, r"intermediate_ctc.layer must be in 0..0"),
     ({"intermediate_ctc": {"units": "pinyin", "weight": 1.0}}, r"intermediate_ctc.weight must be between 0 and 1"),
     ({"intermediate_ctc": {"units": "pinyin", "only_where": {"dialect": []}}},
