@@ -32,6 +32,22 @@ def make_tiny_model(directory: Path, seed: int = 0) -> Path:
     return save_model(directory, network, config, vocab, features, None, data_summary_from_manifest([]))
 
 
+def make_tiny_aligner(directory: Path, seed: int = 1) -> Path:
+    """Save a two-layer random ``tdnn`` model with the vocabulary of :data:`TEXTS` (an aligner)."""
+    from asr.config import from_dict
+    from asr.features.frontend import FeatureConfig
+    from asr.models.model_dir import data_summary_from_manifest, save_model
+    from asr.models import ModelConfig, build_model
+    from asr.models.tokens import Vocabulary
+
+    torch.manual_seed(seed)
+    vocab = Vocabulary.build(TEXTS)
+    config = from_dict(ModelConfig, {"encoder": "tdnn", "tdnn": {"d_model": 16, "num_layers": 2, "subsampling_channels": 8}})
+    features = FeatureConfig()
+    network = build_model(config, len(vocab), features.num_mel_bins)
+    return save_model(directory, network, config, vocab, features, None, data_summary_from_manifest([]))
+
+
 class EnergyModel:
     """A stand-in for :class:`asr.models.model_dir.AsrModel` with known output: every 40 ms frame whose
     mean square exceeds ``threshold`` emits "打" with
@@ -58,3 +74,20 @@ class EnergyModel:
             ids = np.where(energy > self.threshold, self.vocab.token_id("打"), self.vocab.blank_id)
             out[b, np.arange(lengths[b]), ids] = float(np.log(0.9))
         return out, torch.tensor(lengths)
+
+
+class DelayedEnergyModel(EnergyModel):
+    """An :class:`EnergyModel` that hears everything ``delay`` seconds late: an aligner whose spikes
+    are known to differ from the model's. ``vocabulary`` replaces its tokens (other ids)."""
+
+    def __init__(self, delay: float, vocabulary: tuple[str, ...] | None = None):
+        from asr.models.tokens import Vocabulary
+
+        super().__init__()
+        self.delay = delay
+        if vocabulary is not None:
+            self.vocab = Vocabulary.build(vocabulary)
+
+    def log_probs(self, waveforms):
+        shift = int(self.delay * self.sample_rate)
+        return super().log_probs([np.concatenate([np.zeros(shift, np.float32), w])[: len(w)] for w in waveforms])

@@ -19,7 +19,8 @@ DESCRIPTION = (
     "Transcribe audio files with a trained model. Only the speech a voice-activity detector finds is "
     "decoded (--vad off decodes everything): silence gives an empty transcript and a note, never invented "
     "text; long recordings are decoded window by window, cut in pauses, with bounded memory. json, srt, vtt "
-    "and tsv carry start and end times from CTC forced alignment, and confidences. A file that fails gets "
+    "and tsv carry start and end times from CTC forced alignment (to the spikes of the model's bundled "
+    "aligner when it has one), and confidences. A file that fails gets "
     "one error line on stderr, the others are still transcribed, and the exit status is then 1."
 )
 EPILOG = """\
@@ -54,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(tokens between pauses: subtitle-style cues)")
     parser.add_argument("--output-dir", default=None,
                         help="write each transcript under here, at its input's path, instead of to stdout")
+    parser.add_argument("--aligner", default="bundled", metavar="{bundled,none,DIR}",
+                        help="whose CTC spikes give the times: bundled (default: the model's aligner/ when it has "
+                             "one, else the model's own), none (the model's own), or an aligner's model directory")
     parser.add_argument("--vad", choices=("on", "off"), default="on",
                         help="decode only detected speech (default on); off: decode the whole recording")
     parser.add_argument("--vad-threshold", type=float, default=None, help="speech probability threshold (default 0.5)")
@@ -146,6 +150,15 @@ def run(args: argparse.Namespace) -> int:
         from asr.decode.lm import load_lm
 
         lm = load_lm(args.lm)
+    aligner = {"bundled": True, "none": False}.get(args.aligner)
+    if aligner is None:
+        from asr.decode.transcription import resolve_aligner
+        from asr.models.model_dir import load_model
+
+        try:
+            aligner = resolve_aligner(model, load_model(args.aligner, device=device))
+        except AsrError as e:
+            raise AsrError(f"--aligner: {e}") from None
     vad_options = VadOptions() if args.vad_threshold is None else VadOptions(threshold=args.vad_threshold)
     outputs = output_paths(files, Path(args.output_dir)) if args.output_dir else {}
     if fmt == "tsv" and not args.output_dir:
@@ -157,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             result = transcribe(model, path, beam_size=args.beam_size, lm=lm, lm_weight=args.lm_weight,
                                 chunk_seconds=args.chunk_seconds, vad=args.vad == "on", vad_options=vad_options,
-                                nonfinite=args.nonfinite)
+                                nonfinite=args.nonfinite, aligner=aligner)
         except AsrError as e:
             failed += 1
             print(f"asr transcribe: error: {e}", file=sys.stderr, flush=True)

@@ -279,7 +279,7 @@ def transcribe(
     """
     if isinstance(model, (str, Path)):
         model = load_model(model)
-    aligner = _resolve_aligner(model, aligner)
+    aligner = resolve_aligner(model, aligner)
     if isinstance(lm, (str, Path)):
         lm = load_lm(lm)
     options = SearchOptions(beam_size=beam_size, lm_weight=lm_weight if lm is not None else 0.0,
@@ -324,10 +324,10 @@ def transcribe(
     )
 
 
-def _resolve_aligner(model: "AsrModel", aligner: "AsrModel | str | Path | bool") -> "AsrModel | None":
+def resolve_aligner(model: "AsrModel", aligner: "AsrModel | str | Path | bool") -> "AsrModel | None":
     """The aligner ``transcribe(aligner=...)`` names (see its docstring), checked against ``model``."""
     if aligner is True:
-        return model.aligner
+        return getattr(model, "aligner", None)
     if aligner is False or aligner is None:
         return None
     if isinstance(aligner, (str, Path)):

@@ -9,6 +9,8 @@ encoder        input_kind  what
 =============  ==========  ===========================================================
 conformer      features    conv subsampling x4 + ``torchaudio.models.Conformer``
 transformer    features    conv subsampling x4 + ``torch.nn.TransformerEncoder``
+tdnn           features    conv subsampling x4 + residual 1-D convolutions: a bounded
+                           context, so its CTC spikes stay on the sounds (an aligner)
 wav2vec2       waveform    any wav2vec2-family ``transformers`` encoder (wav2vec2,
                            XLS-R, HuBERT, WavLM, data2vec-audio) + new CTC head
 whisper        waveform    ``transformers`` Whisper encoder on variable-length log-mel

@@ -14,7 +14,7 @@ from asr.errors import AsrError
 from asr.decode.formats import format_transcript, srt_time
 from asr.decode.transcription import Transcript, chunk_array, chunk_file, transcribe
 from conftest import write_tone
-from tests.tiny_model import EnergyModel, make_tiny_model
+from tests.tiny_model import DelayedEnergyModel, EnergyModel, make_tiny_aligner, make_tiny_model
 
 SRT_CUE = re.compile(r"(\d+)\n(\d\d):(\d\d):(\d\d),(\d\d\d) --> (\d\d):(\d\d):(\d\d),(\d\d\d)\n(.+)\n")
 
@@ -65,7 +65,8 @@ def test_files_of_any_format_rate_and_channels(model, tmp_path, name, rate, chan
     check_transcript(result, 2.0)
     assert result.source == str(path)
     doc = json.loads(format_transcript(result, "json"))
-    assert set(doc) == {"file", "text", "duration", "confidence", "segments"}  # no note, no speech detection
+    assert set(doc) == {"file", "text", "duration", "confidence", "segments", "times_from"}  # no note, no speech detection
+    assert doc["times_from"] == "model"  # the tiny model has no aligner
     token = doc["segments"][0]["tokens"][0]
     assert set(token) == {"token", "start", "end", "confidence"}
     cues = srt_cues(format_transcript(result, "srt"))
@@ -105,6 +106,55 @@ def test_alignment_places_tokens_on_the_sound():
         assert token.start == pytest.approx(t, abs=0.05)
         assert token.end == pytest.approx(t + 0.2, abs=0.05)
         assert token.confidence == pytest.approx(0.9)
+
+
+def test_an_aligner_gives_the_times_and_the_model_the_text():
+    """The aligner hears the bursts 0.12 s late: the tokens are the model's, their times the aligner's."""
+    times = [0.5, 2.0, 3.3]
+    audio = bursts(times, 4.5)
+    own = transcribe(EnergyModel(), audio, vad=False, aligner=False)
+    # other token ids: the aligner's vocabulary is its own, matched by token
+    aligned = transcribe(EnergyModel(), audio, vad=False, aligner=DelayedEnergyModel(0.12, ("你好", "打")))
+    assert own.text == aligned.text == "打打打"
+    assert (own.times_from, aligned.times_from) == ("model", "aligner")
+    assert aligned.to_json()["times_from"] == "aligner" and aligned.decoding["times_from"] == "aligner"
+    for mine, theirs, t in zip(own.tokens, aligned.tokens, times):
+        assert mine.start == pytest.approx(t, abs=0.05) and theirs.start == pytest.approx(t + 0.12, abs=0.05)
+        assert theirs.confidence == mine.confidence == pytest.approx(0.9)  # confidences stay the model's
+    # An aligner that does not know a token aligns it as <unk>: it then hears nothing there and the
+    # forced alignment still gives every token a place, in order.
+    unknown = transcribe(EnergyModel(), audio, vad=False, aligner=DelayedEnergyModel(0.12, ("你好",)))
+    starts = [t.start for t in unknown.tokens]
+    assert unknown.text == "打打打" and starts == sorted(starts)
+
+
+def test_an_aligner_with_too_few_frames_leaves_the_models_times():
+    coarse = DelayedEnergyModel(0.0)
+    coarse.frame_shift = 1.0  # one frame a second: three tokens in 0.6 s cannot be placed
+    audio = bursts([0.1, 0.3, 0.5], 0.8, length=0.05)
+    own = transcribe(EnergyModel(), audio, vad=False, aligner=False)
+    assert [t.start for t in transcribe(EnergyModel(), audio, vad=False, aligner=coarse).tokens] == \
+        [t.start for t in own.tokens]
+
+
+def test_the_bundled_aligner_is_used_unless_told_otherwise(tmp_path, capsys):
+    from asr.models.model_dir import bundle_aligner
+
+    model_dir = make_tiny_model(tmp_path / "model")
+    aligner_dir = make_tiny_aligner(tmp_path / "aligner")
+    audio = write_tone(tmp_path / "a.wav", seconds=1.0)
+    assert main(["transcribe", "--vad", "off", str(audio), "--model", str(model_dir), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["times_from"] == "model"
+    bundle_aligner(model_dir, aligner_dir)
+    assert asr.transcribe(model_dir, str(audio), vad=False).times_from == "aligner"
+    for option, expected in ((["--aligner", "none"], "model"), ([], "aligner"), (["--aligner", str(aligner_dir)], "aligner")):
+        assert main(["transcribe", "--vad", "off", str(audio), "--model", str(model_dir), "--format", "json", *option]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["times_from"] == expected
+        assert all(0 <= t["start"] <= t["end"] <= 1.0 for s in result["segments"] for t in s["tokens"])
+    assert main(["transcribe", str(audio), "--model", str(model_dir), "--aligner", str(tmp_path / "nowhere")]) == 1
+    err = capsys.readouterr().err
+    assert err == f"asr transcribe: error: --aligner: {tmp_path / 'nowhere'}: model directory not found\n"
 
 
 def test_three_minutes_streamed_in_bounded_chunks(tmp_path):
@@ -213,6 +263,12 @@ def test_fit_times_ends_each_token_where_the_next_starts_and_keeps_them_in_the_s
     # a typical duration: the median gap between spikes (0.48 s), at most the region's share per token (1.1 / 4
     # = 0.275 s); the last token starts that long before the speech ends
     assert [t.text for t in fitted] == list("一二三四") and all(t.confidence == 0.9 for t in fitted)
+
+    # The last token of a region ends one typical duration after its start, or with the region: the detector's
+    # region runs on past the speech (its hangover), a character's sound does not.
+    fitted = fit_times(spikes[:3], [Region(0.20, 1.60)], end=1.8)
+    # typical: the median spike gap (0.48 and 0.26: 0.37 s), under the region's share (1.4 / 3 s)
+    assert [(t.start, t.end) for t in fitted] == [(0.2, 0.5), (0.5, 0.76), (0.76, 1.13)]
 
     # Without the detector (vad off): only the ends change; before a pause (more than MAX_TOKEN_SECONDS to the next
     # spike) a token ends where its aligned frames do.

@@ -11,6 +11,7 @@ TINY = {
                   "subsampling_channels": 8, "dropout": 0.0},
     "transformer": {"d_model": 32, "num_layers": 2, "num_heads": 2, "ffn_dim": 64,
                     "subsampling_channels": 8, "dropout": 0.0},
+    "tdnn": {"d_model": 32, "num_layers": 2, "kernel": 3, "subsampling_channels": 8, "dropout": 0.0},
 }
 
 
@@ -31,7 +32,7 @@ def test_subsampling_lengths_are_zero_below_seven_frames():
 
 
 @pytest.mark.parametrize("subsampling", ["conv2d", "conv1d"])
-@pytest.mark.parametrize("encoder", ["conformer", "transformer"])
+@pytest.mark.parametrize("encoder", ["conformer", "transformer", "tdnn"])
 def test_forward_shapes_and_lengths(encoder, subsampling):
     torch.manual_seed(0)
     config = from_dict(ModelConfig, {"encoder": encoder, encoder: {**TINY[encoder], "subsampling": subsampling}})
@@ -54,7 +55,7 @@ def test_transformer_output_ignores_padding():
     assert torch.allclose(alone[0], padded[0, :10], atol=1e-5)
 
 
-@pytest.mark.parametrize("encoder", ["conformer", "transformer"])
+@pytest.mark.parametrize("encoder", ["conformer", "transformer", "tdnn"])
 def test_a_few_steps_reduce_ctc_loss(encoder):
     torch.manual_seed(0)
     net = build_model(tiny(encoder), vocab_size=6, input_dim=20)
@@ -83,7 +84,7 @@ def test_registry_errors():
         from_dict(ModelConfig, {"wav2vec2": {"lora": {"rank": 4}, "unfreeze_layers": 2}})
 
 
-@pytest.mark.parametrize("encoder", ["conformer", "transformer"])
+@pytest.mark.parametrize("encoder", ["conformer", "transformer", "tdnn"])
 def test_forward_with_hidden_gives_the_same_output_and_a_layer(encoder):
     torch.manual_seed(0)
     net = build_model(tiny(encoder), vocab_size=11, input_dim=40).eval()
@@ -108,3 +109,28 @@ def test_conformer_positions_tell_identical_frames_apart():
         assert log_probs.shape[1] == 19  # two layers of kernel 7 reach 6 frames in from each edge
         middle[positions] = (log_probs[0, 7] - log_probs[0, 10]).abs().max().item()
     assert middle["none"] < 1e-5 < 1e-3 < middle["sinusoidal"]
+
+
+def test_tdnn_sees_only_its_window():
+    """An output frame of the aligner changes with the input inside its window and with nothing outside it."""
+    torch.manual_seed(0)
+    config = from_dict(ModelConfig, {"encoder": "tdnn", "tdnn": {**TINY["tdnn"], "num_layers": 3, "kernel": 5}})
+    net = build_model(config, vocab_size=7, input_dim=20).eval()
+    # 3 layers of kernel 5 see 2 output frames (8 input frames) either way each, the subsampling 3 input frames
+    assert net.context_frames == 3 * 2 * 4 + 3 == 27
+    x, lengths = torch.randn(1, 400, 20), torch.tensor([400])
+    out, _ = net(x, lengths)
+    frame = 50  # output frame 50 is centred on input frame 4 * 50 + 3
+    centre = 4 * frame + 3
+    for distance, changes in ((net.context_frames + 1, False), (net.context_frames + 40, False), (10, True)):
+        for side in (-1, 1):
+            y = x.clone()
+            y[0, centre + side * distance] += 5.0
+            moved, _ = net(y, lengths)
+            assert (not torch.allclose(moved[0, frame], out[0, frame], atol=1e-6)) == changes, (distance, side)
+
+
+def test_tdnn_needs_an_odd_kernel():
+    config = from_dict(ModelConfig, {"encoder": "tdnn", "tdnn": {**TINY["tdnn"], "kernel": 4}})
+    with pytest.raises(ValueError, match="tdnn.kernel must be odd"):
+        build_model(config, vocab_size=7, input_dim=20)

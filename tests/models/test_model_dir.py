@@ -11,7 +11,7 @@ from asr.config import from_dict
 from asr.errors import AsrError
 from asr.features.frontend import Cmvn, FeatureConfig, compute_features
 from asr.manifest.records import Utterance
-from asr.models.model_dir import data_summary_from_manifest, load_model, save_model
+from asr.models.model_dir import bundle_aligner, data_summary_from_manifest, load_model, save_model
 from asr.models import ModelConfig, build_model
 from asr.models.tokens import Vocabulary
 
@@ -92,6 +92,61 @@ def test_resave_replaces_files_and_keeps_others(saved):
     save_model(path, network, from_dict(ModelConfig, TINY), vocab, features, None, {"total": {}}, None)
     assert not (path / "cmvn.json").exists() and (path / "checkpoint-1.safetensors").exists()
     assert load_model(path).cmvn is None
+
+
+def save_aligner(directory, features, rate=16000, seed=1):
+    """A tiny random tdnn model directory, with the vocabulary of :func:`saved`."""
+    torch.manual_seed(seed)
+    vocab = Vocabulary.build(["导航到 GPS 点", "你好"])
+    config = from_dict(ModelConfig, {"encoder": "tdnn", "tdnn": {"d_model": 16, "num_layers": 2, "subsampling_channels": 8}})
+    network = build_model(config, len(vocab), features.dim).eval()
+    save_model(directory, network, config, vocab, features, None, {"total": {}})
+    if rate != 16000:  # every front end here reads 16 kHz: another rate is another model's config
+        saved_config = yaml.safe_load((directory / "config.yaml").read_text(encoding="utf-8"))
+        (directory / "config.yaml").write_text(yaml.safe_dump({**saved_config, "sample_rate": rate}), encoding="utf-8")
+    return directory, network
+
+
+def test_bundled_aligner_is_loaded_with_the_model(saved, tmp_path):
+    path, _, features, _ = saved
+    aligner_dir, aligner_net = save_aligner(tmp_path / "aligner", features)
+    other, _ = save_aligner(tmp_path / "other", features, seed=2)
+    bundle_aligner(aligner_dir, other)  # an aligner's own aligner is not copied
+    assert bundle_aligner(path, aligner_dir) == path / "aligner"
+    assert sorted(p.name for p in (path / "aligner").iterdir()) == [
+        "config.yaml", "data_summary.json", "model.safetensors", "tokens.txt"]
+    assert not [p for p in path.iterdir() if p.name.startswith(".aligner")]  # no staging left behind
+    model = load_model(path)
+    assert model.aligner is not None and model.aligner.config.encoder == "tdnn" and model.aligner.aligner is None
+    log_probs, _ = model.aligner.log_probs(waveforms())
+    inputs, lengths = model.aligner.prepare(waveforms())
+    with torch.inference_mode():
+        assert torch.equal(log_probs, aligner_net(inputs, lengths)[0])
+
+    # Bundled again from other weights: replaced whole.
+    bundle_aligner(path, other)
+    assert (path / "aligner/model.safetensors").read_bytes() == (other / "model.safetensors").read_bytes()
+    # Saving the model again (new weights) drops the aligner bundled with the old ones.
+    save_model(path, saved[1], from_dict(ModelConfig, TINY), Vocabulary.load(path / "tokens.txt"), features, None, {})
+    assert not (path / "aligner").exists() and load_model(path).aligner is None
+
+
+def test_bundling_refuses_what_cannot_align(saved, tmp_path):
+    path, _, features, _ = saved
+    with pytest.raises(AsrError, match="model directory not found"):
+        bundle_aligner(path, tmp_path / "nowhere")
+    other_rate, _ = save_aligner(tmp_path / "8k", features, rate=8000)
+    with pytest.raises(AsrError, match="the aligner reads 8000 Hz audio, the model 16000 Hz"):
+        bundle_aligner(path, other_rate)
+    good, _ = save_aligner(tmp_path / "aligner", features)
+    with pytest.raises(AsrError, match="not a model directory"):
+        bundle_aligner(tmp_path, good)
+    assert not (path / "aligner").exists()
+    # A broken bundled aligner is an error naming it, not a model silently without times.
+    bundle_aligner(path, good)
+    (path / "aligner/tokens.txt").unlink()
+    with pytest.raises(AsrError, match=r"aligner: missing tokens.txt"):
+        load_model(path)
 
 
 def test_data_summary_counts_hours_utterances_speakers_by_group():

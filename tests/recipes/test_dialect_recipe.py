@@ -41,12 +41,22 @@ TINY_TRAIN = {
 }
 
 
+#: The aligner of stage 3.0, tiny (the recipe's conf/train_aligner.yaml otherwise).
+TINY_ALIGNER = {
+    "model": {"encoder": "tdnn", "tdnn": {"d_model": 16, "num_layers": 2, "subsampling_channels": 8}},
+    "optimizer": {"lr": 0.003}, "schedule": {"kind": "cosine", "warmup_steps": 5}, "batching": {"max_frames": 1500},
+    "max_epochs": 2, "valid_every": 10, "checkpoint_every": 10, "average": {"mode": "last", "num": 1},
+}
+
+
 @pytest.fixture(scope="module")
 def work(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("recipe")
     paths = {name: root / name for name in ("data", "exp", "reports")}
     paths["train_config"] = root / "train.yaml"
     paths["train_config"].write_text(yaml.safe_dump(TINY_TRAIN))
+    paths["aligner_config"] = root / "train_aligner.yaml"
+    paths["aligner_config"].write_text(yaml.safe_dump(TINY_ALIGNER))
     paths["balanced_config"] = root / "train_balanced.yaml"
     paths["balanced_config"].write_text(yaml.safe_dump({
         **TINY_TRAIN, "inputs": {"source": "audio"}, "augment": {"speed_perturb": [0.9, 1.0, 1.1]},
@@ -65,7 +75,7 @@ def run_recipe(work: dict[str, Path], *options: str) -> subprocess.CompletedProc
         "--data-dir", str(work["data"]), "--exp-dir", str(work["exp"]), "--report-dir", str(work["reports"]),
         "--train-config", str(work["train_config"]), "--train-balanced-config", str(work["balanced_config"]),
         "--mitigation-corpus-config", str(TINY_TARGETED), "--audit-config", str(work["audit_config"]),
-        *options,
+        "--aligner-config", str(work["aligner_config"]), *options,
     ]
     proc = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -101,7 +111,16 @@ def test_stages_0_to_2_prepare_validate_and_featurize(work):
 
 
 def test_stages_3_to_8_train_decode_audit_and_mitigate(work):
-    run_recipe(work, "--stage", "3")
+    proc = run_recipe(work, "--stage", "3")
+    # Stage 3.0 trained the aligner; both models carry it, and transcription times characters with it.
+    assert "Stage 3.0: train the aligner (character times)" in proc.stdout
+    aligner = (work["exp"] / "aligner/model/model.safetensors").read_bytes()
+    for release in ("baseline", "targeted"):
+        assert (work["exp"] / release / "model/aligner/model.safetensors").read_bytes() == aligner
+    test_wav = work["data"] / read_manifest(work["data"] / "test.jsonl")[0].audio
+    import asr
+
+    assert asr.transcribe(work["exp"] / "targeted/model", test_wav).times_from == "aligner"
     for release in ("baseline", "targeted"):
         results = [json.loads(line) for line in (work["exp"] / release / "decode" / "results-test.jsonl").open()]
         assert len(results) == 16
@@ -174,6 +193,7 @@ def test_a_rerun_on_the_same_stack_gives_the_same_results_byte_for_byte(work, tm
     first = work["exp"] / "baseline"
     assert (other / "baseline/decode/results-test.jsonl").read_bytes() == (first / "decode/results-test.jsonl").read_bytes()
     assert (other / "baseline/model/model.safetensors").read_bytes() == (first / "model/model.safetensors").read_bytes()
+    assert (other / "aligner/model/model.safetensors").read_bytes() == (work["exp"] / "aligner/model/model.safetensors").read_bytes()
     provenance = json.loads((other / "baseline/model/provenance.json").read_text())
     assert provenance["precision"] == "fp32" and provenance["processes"] == 2 and provenance["seed"] == 1234
 

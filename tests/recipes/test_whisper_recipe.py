@@ -38,7 +38,8 @@ def run_recipe(work: dict, *options, check: bool = True) -> subprocess.Completed
     command = ["bash", str(REPO / "recipes/dialect/run.sh"), "--corpus-config", str(CONF / "corpus_tiny.yaml"),
                "--mitigation-corpus-config", str(CONF / "corpus_tiny_targeted.yaml"),
                "--data-dir", str(work["data"]), "--exp-dir", str(work["exp"]), "--report-dir", str(work["reports"]),
-               "--audit-config", str(work["audit_config"]), *map(str, options)]
+               "--audit-config", str(work["audit_config"]), "--aligner-config", str(work["aligner_config"]),
+               *map(str, options)]
     proc = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
     if check:
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -56,6 +57,9 @@ def work(tmp_path_factory) -> dict:
     audit.update({"replicates": 100, "permutations": 100, "min_speakers": 1})
     work["audit_config"] = root / "audit.yaml"
     work["audit_config"].write_text(yaml.safe_dump(audit))
+    work["aligner_config"] = root / "aligner.yaml"
+    work["aligner_config"].write_text(yaml.safe_dump({
+        **TINY_CONFORMER, "model": {"encoder": "tdnn", "tdnn": {"d_model": 16, "num_layers": 2, "subsampling_channels": 8}}}))
     conformer = root / "conformer.yaml"
     conformer.write_text(yaml.safe_dump(TINY_CONFORMER))
     balanced = root / "conformer_balanced.yaml"
@@ -85,7 +89,7 @@ def test_the_pretrained_run_reuses_stages_0_to_2_and_writes_its_own_experiments(
     assert "Stage 2: features: already done" in out
     exp = work["exp"] / "whisper-base"
     assert sorted(p.name for p in exp.glob(".stage*.done")) == [
-        ".stage3.1.done", ".stage3.2.done", ".stage4.done", ".stage5.done", ".stage6.1.done", ".stage6.2.done",
+        ".stage3.0.done", ".stage3.1.done", ".stage3.2.done", ".stage4.done", ".stage5.done", ".stage6.1.done", ".stage6.2.done",
         ".stage6.3.done", ".stage7.done", ".stage8.done"]
     config = yaml.safe_load((exp / "whisper/model/config.yaml").read_text())
     shipped = yaml.safe_load((CONF / "whisper/train.yaml").read_text())
@@ -94,6 +98,7 @@ def test_the_pretrained_run_reuses_stages_0_to_2_and_writes_its_own_experiments(
     assert config["model"]["whisper"]["unfreeze_layers"] == shipped["model"]["whisper"]["unfreeze_layers"]
     assert json.loads((exp / "whisper/model/hf_config.json").read_text())["d_model"] == 32
     assert json.loads((exp / "whisper/result.json").read_text())["steps"] == 3
+    assert yaml.safe_load((exp / "whisper/model/aligner/config.yaml").read_text())["encoder"] == "tdnn"
     # The Conformer's releases are untouched: the pretrained run has its own sentinels and models.
     assert (work["exp"] / "baseline/model/config.yaml").is_file() and (work["exp"] / ".stage8.done").is_file()
 

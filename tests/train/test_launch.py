@@ -190,3 +190,30 @@ def test_kill_9_of_a_two_process_training_leaves_no_worker(tmp_path, launcher):
     while time.time() < deadline and _processes_with(str(exp)):
         time.sleep(0.5)
     assert _processes_with(str(exp)) == []
+
+
+def test_train_bundles_the_aligner_it_is_given(tmp_path, capsys):
+    """``asr train --aligner DIR``: the model directory it writes carries the aligner; a directory that is no
+    model is refused before anything runs; the torchrun workers are told it."""
+    from asr.cli import main
+    from asr.commands.train import _worker_args
+    from asr.models.model_dir import load_model
+    from tests.tiny_model import make_tiny_aligner
+
+    corpus, config = _noise_corpus(tmp_path)
+    aligner = make_tiny_aligner(tmp_path / "aligner")
+    train = ["train", "--config", str(config), "--train-manifest", str(corpus / "train.jsonl"), "--max-steps", "2",
+             "--no-progress"]
+    assert main([*train, "--exp-dir", str(tmp_path / "refused"), "--aligner", str(tmp_path / "none")]) == 1
+    assert capsys.readouterr().err == f"asr train: error: --aligner: {tmp_path / 'none'}: model directory not found\n"
+    assert not (tmp_path / "refused").exists()
+    assert main([*train, "--exp-dir", str(tmp_path / "exp"), "--aligner", str(aligner)]) == 0
+    model = load_model(tmp_path / "exp" / "model")
+    assert model.config.encoder == "conformer" and model.aligner.config.encoder == "tdnn"
+    assert (tmp_path / "exp/model/aligner/model.safetensors").read_bytes() == (aligner / "model.safetensors").read_bytes()
+
+    import argparse
+
+    args = argparse.Namespace(config="c.yaml", train_manifest=["t.jsonl"], exp_dir="e", dev_manifest=None, init=None,
+                              aligner="a/model", max_steps=None, seed=None, progress=True)
+    assert _worker_args(args, "cpu", False)[-2:] == ["--aligner", "a/model"]
