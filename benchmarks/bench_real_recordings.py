@@ -15,7 +15,7 @@ detection on, greedy search):
   each against the references, and the change from the unpadded CER (target: within 1 point);
 * **timestamps**: the start and end of every correctly recognised character against the ground
   truth (:mod:`asr.decode.timing_eval`), unpadded and padded: mean and 95th percentile of the
-  absolute errors (targets: 60 ms and 150 ms);
+  absolute errors (targets: 60 ms and 150 ms), in all and by dialect;
 * **long form**: ``--minutes`` of test utterances in a shuffled cycle with 1 s pauses, written as
   one FLAC and transcribed as one file; its CER against the concatenated references, beside the
   same utterances' CER when each is transcribed alone (target: within 1 point), with the wall
@@ -94,7 +94,10 @@ def run_conditions(model, manifest, utts, seed: int) -> dict:
             empty += not result.text
             pairs.append((u.text, result.text))
             errors.append(character_time_errors(normalize(u.text), u.char_times, timed(result), offset=before))
-        out[kind] = {"cer": cer(pairs), "empty_transcripts": empty, "timing": summarize(errors).to_json()}
+        by_dialect = {d: summarize(e for e, u in zip(errors, utts) if u.dialect == d).to_json()
+                      for d in sorted({u.dialect for u in utts if u.dialect})}
+        out[kind] = {"cer": cer(pairs), "empty_transcripts": empty, "timing": summarize(errors).to_json(),
+                     "timing_by_dialect": by_dialect}
     for kind in ("silence", "noise"):
         out[kind]["cer_change_points"] = 100 * (out[kind]["cer"] - out["clean"]["cer"])
     return out
@@ -185,6 +188,11 @@ def main() -> None:
         change = f"{c.get('cer_change_points', 0.0):+.2f}"
         print(f"{kind:<10} {100 * c['cer']:6.2f}% {change:>8} {c['empty_transcripts']:>6} "
               f"{1000 * t['start_mean']:8.0f} /{1000 * t['start_p95']:5.0f} {1000 * t['end_mean']:8.0f} /{1000 * t['end_p95']:5.0f}")
+    print("character start / end error by dialect, mean / p95 ms:")
+    for kind, c in conditions.items():
+        cells = [f"{d} {1000 * t['start_mean']:.0f}/{1000 * t['start_p95']:.0f} {1000 * t['end_mean']:.0f}/"
+                 f"{1000 * t['end_p95']:.0f}" for d, t in c["timing_by_dialect"].items() if t["start_mean"] is not None]
+        print(f"  {kind:<8} " + "; ".join(cells))
     if "long_form" in record:
         lf = record["long_form"]
         print(f"long form: {lf['minutes']} min, {lf['utterances']} utterances in {lf['windows']} windows: CER "

@@ -29,8 +29,10 @@ dialect recipe's Conformer puts half its spikes outside their characters, up to 
 early or late). A token starts at its spike and ends where the next one starts (if that is at
 most :data:`MAX_TOKEN_SECONDS` later; before a pause, where its aligned frames end). Where the
 detector found the speech, the first token of a speech region starts no earlier than the region,
-and the last starts no later than one typical token duration before the region's end, and ends
-with it. A token the aligner cannot place (too few frames) keeps the model's own times.
+and the last starts no later than one typical token duration (the median gap between the
+region's spikes) before the region's end, and ends one typical duration after its start or with
+the region, whichever is first (the detector's region runs on past the speech by its hangover).
+A window whose tokens the aligner cannot place (too few frames) keeps the model's own times.
 
 Tokens are grouped into segments (subtitle cues) at pauses of at least
 :data:`SEGMENT_GAP` seconds, at window boundaries, and when a segment reaches
