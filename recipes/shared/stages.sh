@@ -36,7 +36,8 @@
 #                              under torchrun (DDP over gloo, one thread each), 1 one process with
 #                              every core (default 1; the dialect recipe uses 2); `asr train --cpu-procs N`
 #   --lm-order N               N > 0: stages 3.1 and 6.2 train a character N-gram LM on the training
-#                              text (<exp>/lm.json) and stages 4 and 7 decode with it (beam size and LM
+#                              text (<exp_dir>/lm/<release>.json, outside the release's training
+#                              directory, which a new training run moves aside) and stages 4 and 7 decode with it (beam size and LM
 #                              weight from the decode config); 0 (default): no LM
 #   --features MODE            stored (default): stage 2 writes fbank shards + CMVN and training
 #                              reads them; on-the-fly: stage 2 is skipped, training computes fbank
@@ -258,7 +259,7 @@ main() {
   [ -z "$baseline_init" ] || base_init=(--init "$baseline_init")
   for s in ${compare_releases}; do compare+=("$report_dir/$s"); done
   [ ${#compare[@]} -eq 0 ] || { mcompare=(--compare "${compare[@]}" "$report_dir/$baseline"); compare=(--compare "${compare[@]}"); }
-  [ "$lm_order" -eq 0 ] || { base_lm=(--lm "$base/lm.json"); mit_lm=(--lm "$mit/lm.json"); }
+  [ "$lm_order" -eq 0 ] || { base_lm=(--lm "$exp_dir/lm/$baseline.json"); mit_lm=(--lm "$exp_dir/lm/$mitigated.json"); }
   if [ "$mitigation_init" = baseline ]; then mit_init=(--init "$base/model"); else mit_init=("${base_init[@]}"); fi
   [ -z "$audit_by" ] || by=(--by "$audit_by")
   [ "$validate_audio" = true ] || no_audio=(--no-audio)
@@ -296,7 +297,7 @@ main() {
   fi
   if [ "$lm_order" -gt 0 ]; then
     run_stage 3.1 "LM of the baseline's training text" -- \
-      asr lm --manifests "${text[@]}" --output "$base/lm.json" --order "$lm_order" --dev-manifest "$data_dir/$dev_set.jsonl"
+      asr lm --manifests "${text[@]}" --output "$exp_dir/lm/$baseline.json" --order "$lm_order" --dev-manifest "$data_dir/$dev_set.jsonl"
   fi
   run_stage 3.2 "train the baseline" -- \
     asr train --config "$train_config" --train-manifest "${train[@]}" --dev-manifest "$dev" --exp-dir "$base" \
@@ -313,7 +314,7 @@ main() {
   fi
   if [ "$lm_order" -gt 0 ]; then
     run_stage 6.2 "LM of the mitigation's training text" -- \
-      asr lm --manifests "${text_m[@]}" --output "$mit/lm.json" --order "$lm_order" --dev-manifest "$data_dir/$dev_set.jsonl"
+      asr lm --manifests "${text_m[@]}" --output "$exp_dir/lm/$mitigated.json" --order "$lm_order" --dev-manifest "$data_dir/$dev_set.jsonl"
   fi
   run_stage 6.3 "train the mitigated model" -- \
     asr train --config "$train_balanced_config" --train-manifest "${mtrain[@]}" --dev-manifest "$dev" --exp-dir "$mit" \

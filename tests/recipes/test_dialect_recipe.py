@@ -223,6 +223,12 @@ def test_rerun_training_stage_resumes_an_unfinished_run_and_moves_a_changed_one_
     assert "resumed from" not in fresh.stderr
     retrained = json.loads((baseline / "result.json").read_text())
     assert retrained["epochs_completed"] == 1.0 and retrained["steps"] < finished["steps"]
+    # Stage 3.1's LM lives beside the release's directory, not in it: moving the run aside kept it, and
+    # the retrained model decodes with it.
+    assert (work["exp"] / "lm" / "baseline.json").is_file() and not (moved[0] / "lm.json").exists()
+    run_recipe(work, "--stage", "4", "--stop-stage", "4", "--train-config", str(changed))
+    meta = json.loads((baseline / "decode" / "results-test.meta.json").read_text())
+    assert meta["decoding"]["lm"] == str(work["exp"] / "lm" / "baseline.json")
 
 
 def test_recipe_mitigation_config_fine_tunes_the_baseline_model_with_balanced_augmented_batches():
