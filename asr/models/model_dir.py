@@ -281,8 +281,21 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> AsrModel
         train_config=config.get("train"),
         path=path,
         provenance=_read_json(path / PROVENANCE_FILE) if (path / PROVENANCE_FILE).is_file() else None,
-        aligner=load_model(path / ALIGNER_DIR, device) if (path / ALIGNER_DIR).is_dir() else None,
+        aligner=_load_aligner(path / ALIGNER_DIR, device),
     )
+
+
+def _load_aligner(path: Path, device: str | torch.device) -> AsrModel | None:
+    """The bundled aligner at ``path`` (None if absent), loaded without touching the global RNG.
+
+    Building a network draws its initial weights from torch's generator; a training run started
+    with ``--init`` from a model with an aligner must draw the same random numbers as one from the
+    same model without it, or the two would train differently.
+    """
+    if not path.is_dir():
+        return None
+    with torch.random.fork_rng(devices=[]):
+        return load_model(path, device)
 
 
 def bundle_aligner(model_dir: str | Path, aligner_dir: str | Path) -> Path:

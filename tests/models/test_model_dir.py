@@ -117,6 +117,18 @@ def test_bundled_aligner_is_loaded_with_the_model(saved, tmp_path):
         "config.yaml", "data_summary.json", "model.safetensors", "tokens.txt"]
     assert not [p for p in path.iterdir() if p.name.startswith(".aligner")]  # no staging left behind
     model = load_model(path)
+    # Loading the aligner draws nothing from the global generator: `asr train --init` from this model
+    # trains exactly as from the same model without its aligner.
+    def next_draw() -> torch.Tensor:
+        torch.manual_seed(7)
+        load_model(path)
+        return torch.rand(3)
+
+    with_aligner = next_draw()
+    (path / "aligner").rename(path / "hidden")
+    without = next_draw()
+    (path / "hidden").rename(path / "aligner")
+    assert torch.equal(with_aligner, without)
     assert model.aligner is not None and model.aligner.config.encoder == "tdnn" and model.aligner.aligner is None
     log_probs, _ = model.aligner.log_probs(waveforms())
     inputs, lengths = model.aligner.prepare(waveforms())
