@@ -36,9 +36,10 @@
 #                              under torchrun (DDP over gloo, one thread each), 1 one process with
 #                              every core (default 1; the dialect recipe uses 2); `asr train --cpu-procs N`
 #   --lm-order N               N > 0: stages 3.1 and 6.2 train a character N-gram LM on the training
-#                              text (<exp_dir>/lm/<release>.json, outside the release's training
-#                              directory, which a new training run moves aside) and stages 4 and 7 decode with it (beam size and LM
-#                              weight from the decode config); 0 (default): no LM
+#                              text (<exp_dir>/lm/<release>.json: outside the release's training
+#                              directory, which a new training run moves aside) and stages 4 and 7
+#                              decode with it (beam size and LM weight from the decode config);
+#                              0 (default): no LM
 #   --features MODE            stored (default): stage 2 writes fbank shards + CMVN and training
 #                              reads them; on-the-fly: stage 2 is skipped, training computes fbank
 #                              from the audio (train config inputs.source: audio) and estimates
