@@ -134,8 +134,8 @@ def test_ngpu_makes_asr_train_launch_torchrun_on_the_same_cli(kespeech, tmp_path
     shards = [str(data / "train" / "shard-00000.jsonl.gz"), str(data / "train" / "shard-00001.jsonl.gz")]
     launch = plan_launch("auto", gpus=2, cpu_procs=1, cuda_available=True)
     args = argparse.Namespace(config=str(config), train_manifest=shards, dev_manifest=[str(data / "dev.jsonl")],
-                              exp_dir=str(tmp_path / "exp" / "baseline"), init=None, max_steps=None, seed=None,
-                              progress=True)
+                              exp_dir=str(tmp_path / "exp" / "baseline"), init=None, aligner=None, max_steps=None,
+                              seed=None, progress=True)
     assert torchrun_command(launch, _worker_args(args, launch.device, resume=False))[1:] == [
         "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "asr", "train",
         "--config", str(config), "--train-manifest", *shards, "--exp-dir", str(tmp_path / "exp" / "baseline"),
