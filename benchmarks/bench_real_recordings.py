@@ -168,9 +168,11 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     model = asr.load_model(args.model)
-    aligner = {"bundled": model.aligner, "none": None}.get(args.aligner) or (
-        asr.load_model(args.aligner) if args.aligner not in ("bundled", "none") else None)
-    model = dataclasses.replace(model, aligner=aligner)
+    if args.aligner == "none":
+        model = dataclasses.replace(model, aligner=None)
+    elif args.aligner != "bundled":
+        model = dataclasses.replace(model, aligner=asr.load_model(args.aligner))
+    aligner = model.aligner
     manifest, utts = load(args.manifest, args.limit)
     started = time.perf_counter()
     conditions = run_conditions(model, manifest, utts, args.seed)

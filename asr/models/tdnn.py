@@ -1,7 +1,8 @@
 """``tdnn``: conv subsampling x4 + residual 1-D convolutions over time, a bounded context.
 
 A time-delay network (Kaldi's TDNN, here as pre-norm residual blocks): every output frame
-sees a fixed window of input, ``receptive_field_seconds`` wide, and nothing beyond it. That is
+sees a fixed window of input, :attr:`TdnnCtc.context_frames` feature frames on each side of its
+centre, and nothing beyond it. That is
 what makes it an aligner (``asr transcribe``'s character times, :mod:`asr.decode.transcription`):
 a CTC model with full self-attention may emit a character's spike anywhere in the utterance,
 and the recipe's Conformer emits half of them outside the character's sound; a TDNN can only
