@@ -8,8 +8,11 @@ One command whatever the hardware: ``--gpus N`` (on a machine with CUDA) or ``--
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import sys
 from pathlib import Path
+from typing import NoReturn
 
 HELP = "train a CTC recognizer (resumable; several GPUs or CPU processes)"
 DESCRIPTION = (
@@ -71,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
 
             raise AsrError("--if-exists auto needs asr train to start the processes itself: use --gpus N or "
                            "--cpu-procs N instead of an outer torchrun")
-        return _train(args, args.device if args.device != "auto" else None, args.resume or args.if_exists == "resume")
+        code = _train(args, args.device if args.device != "auto" else None, args.resume or args.if_exists == "resume")
+        _exit_worker(code)
     launch = plan_launch(args.device, args.gpus, args.cpu_procs)
     config = load_train_config(args.config)
     if args.aligner:
@@ -119,6 +123,21 @@ def _train(args: argparse.Namespace, device: str | None, resume: bool) -> int:
     else:
         print(f"model: {result.model_dir} ({result.steps} steps)")
     return 0
+
+
+def _exit_worker(code: int) -> NoReturn:
+    """End a torchrun worker whose outputs are written: flush, then leave without interpreter teardown.
+
+    The process group is destroyed by then, but gloo's C++ threads can still be torn down during
+    interpreter finalization in an order that calls ``std::terminate`` ("terminate called without
+    an active exception", SIGABRT) after the work is done and saved; torchrun then reports the
+    whole run failed. ``os._exit`` skips that finalization (no atexit handlers, no static
+    destructors), so a finished worker's exit status is its result.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
 
 
 def _worker_args(args: argparse.Namespace, device: str, resume: bool) -> list[str]:

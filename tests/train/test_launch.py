@@ -161,6 +161,17 @@ def _processes_with(text: str) -> list[int]:
     return pids
 
 
+def test_a_finished_worker_exits_with_its_code_and_its_output_flushed():
+    """A torchrun worker leaves through ``os._exit`` (no teardown abort after a finished run):
+    what it printed still arrives, and its status is the code it was given."""
+    code = ("import logging, sys; from asr.commands.train import _exit_worker; "
+            "logging.basicConfig(); print('model: exp/model', end=''); "
+            "logging.getLogger('asr').warning('written'); _exit_worker(3)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert (r.returncode, r.stdout) == (3, "model: exp/model")
+    assert r.stderr.strip() == "WARNING:asr:written"
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signals are Linux's")
 @pytest.mark.parametrize("launcher", ["asr train --cpu-procs 2", "torchrun"])
