@@ -243,6 +243,7 @@ def run(args) -> dict:
         "model": description, "audio": f"synthetic speech-like (bench_features.speech_like), {args.seconds:g} s",
         "rows": rows, "cer": cer or None, "manifest": args.manifest,
         "onnx": {"max_abs_diff_fp32": export.max_abs_diff, "max_abs_diff_int8": export.int8_max_abs_diff,
+                 "int8_range": export.int8_range,
                  "mb_fp32": round(export.size / 1e6, 2), "mb_int8": round(export.int8_size / 1e6, 2)},
         "target_rtf_1_thread": TARGET_RTF,
         "load_average_1min": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],

@@ -9,7 +9,12 @@
 ``model.int8.onnx`` (``int8=True``)
     the same graph with int8 weights and dynamically quantised activations in every
     ``MatMul`` (:func:`onnxruntime.quantization.quantize_dynamic`); convolutions,
-    layer norms and the softmax stay float32.
+    layer norms and the softmax stay float32. ``int8_range`` (recorded in the file):
+    ``full`` 8-bit weights, or ``reduced`` 7-bit ones for x86 CPUs without VNNI, where
+    full-range weights saturate ONNX Runtime's 16-bit pair sums (on such a CPU the
+    tests' tiny Conformer moved log-probabilities by up to 1.4 with full range, 0.1 with
+    reduced); ``auto`` picks by the CPU that exports
+    (:func:`asr.decode.onnx_format.int8_range_for_this_cpu`).
 
 The front end (fbank/MFCC and CMVN) is not in the graph: :class:`asr.decode.onnx_runtime.OnnxModel`
 computes it with the PyTorch model's own code. Both files carry metadata
@@ -53,7 +58,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from asr.decode.onnx_format import META_FORMAT, file_sha256, onnx_path
+from asr.decode.onnx_format import INT8_RANGES, META_FORMAT, file_sha256, int8_range_for_this_cpu, onnx_path
 from asr.decode.onnx_runtime import make_session
 from asr.errors import AsrError
 from asr.io import atomic_write
@@ -93,6 +98,7 @@ class ExportResult:
     int8_path: Path | None = None
     int8_max_abs_diff: float | None = None
     int8_size: int | None = None
+    int8_range: str | None = None
     seconds: float = 0.0
 
 
@@ -326,8 +332,11 @@ def _check(model_bytes: bytes, network: nn.Module, encoder: str, what: str) -> f
     return max_valid_diff(got, ref.numpy(), ref_lengths.numpy())
 
 
-def quantize_int8(model_bytes: bytes) -> bytes:
-    """Dynamic int8 quantisation of every ``MatMul`` (per-tensor int8 weights), via ONNX Runtime."""
+def quantize_int8(model_bytes: bytes, reduce_range: bool = False) -> bytes:
+    """Dynamic int8 quantisation of every ``MatMul`` (per-tensor int8 weights), via ONNX Runtime.
+
+    ``reduce_range``: 7-bit weights (for x86 CPUs without VNNI, see the module docstring).
+    """
     import tempfile
 
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -338,15 +347,18 @@ def quantize_int8(model_bytes: bytes) -> bytes:
         previous = logging.root.manager.disable
         logging.disable(logging.WARNING)  # the quantiser logs every tensor it skips on the root logger
         try:
-            quantize_dynamic(source, target, op_types_to_quantize=["MatMul"], weight_type=QuantType.QInt8)
+            quantize_dynamic(source, target, op_types_to_quantize=["MatMul"], weight_type=QuantType.QInt8,
+                             reduce_range=reduce_range)
         finally:
             logging.disable(previous)
         return target.read_bytes()
 
 
-def export_onnx(model_dir: str | Path, int8: bool = False, opset: int = DEFAULT_OPSET) -> ExportResult:
+def export_onnx(model_dir: str | Path, int8: bool = False, opset: int = DEFAULT_OPSET,
+                int8_range: str = "auto") -> ExportResult:
     """Export ``model_dir``'s network to ``model.onnx`` (and ``model.int8.onnx`` with ``int8``).
 
+    ``int8_range``: one of :data:`~asr.decode.onnx_format.INT8_RANGES` (see the module docstring).
     Raises :class:`AsrError` for a missing or incomplete model directory, an opset below
     :data:`MIN_OPSET`, or an encoder whose export does not match PyTorch on a batch of
     another shape (nothing is written then).
@@ -354,6 +366,10 @@ def export_onnx(model_dir: str | Path, int8: bool = False, opset: int = DEFAULT_
     started = time.perf_counter()
     if opset < MIN_OPSET:
         raise AsrError(f"--opset {opset}: ONNX opset {MIN_OPSET} or newer is required")
+    if int8_range not in INT8_RANGES:
+        raise AsrError(f"--int8-range {int8_range}: expected one of {', '.join(INT8_RANGES)}")
+    if int8_range == "auto":
+        int8_range = int8_range_for_this_cpu()
     model_dir = Path(model_dir)
     model = load_model(model_dir)
     network, encoder = model.network.eval(), model.config.encoder
@@ -384,11 +400,12 @@ def export_onnx(model_dir: str | Path, int8: bool = False, opset: int = DEFAULT_
         f.write(data)
     result = ExportResult(path=path, opset=opset, max_abs_diff=diff, size=len(data))
     if int8:
-        quantized = quantize_int8(model_bytes)
+        quantized = quantize_int8(model_bytes, reduce_range=int8_range == "reduced")
         int8_diff = _check(quantized, network, encoder, "int8")
-        int8_data = _with_metadata(quantized, {**metadata, "precision": "int8"})
+        int8_data = _with_metadata(quantized, {**metadata, "precision": "int8", "int8_range": int8_range})
         int8_path = onnx_path(model_dir, int8=True)
         with atomic_write(int8_path, "wb") as f:
             f.write(int8_data)
-        result = replace(result, int8_path=int8_path, int8_max_abs_diff=int8_diff, int8_size=len(int8_data))
+        result = replace(result, int8_path=int8_path, int8_max_abs_diff=int8_diff, int8_size=len(int8_data),
+                         int8_range=int8_range)
     return replace(result, seconds=round(time.perf_counter() - started, 3))

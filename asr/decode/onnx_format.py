@@ -6,6 +6,7 @@ ties an export to the weights it came from. Both sides import it; neither import
 from __future__ import annotations
 
 import hashlib
+import platform
 from pathlib import Path
 
 from asr.models.model_dir import WEIGHTS_FILE
@@ -14,6 +15,13 @@ ONNX_FILE = "model.onnx"
 ONNX_INT8_FILE = "model.int8.onnx"
 #: Written into every exported file's metadata; the backend refuses other formats.
 META_FORMAT = "asr-onnx/1"
+#: How an int8 export's weights use their 8 bits (``asr export --int8-range``): ``full`` (-127..127)
+#: or ``reduced`` (7 bits, -63..63); ``auto`` picks :func:`int8_range_for_this_cpu`.
+INT8_RANGES = ("auto", "full", "reduced")
+#: x86 CPU flags of an int8 dot-product instruction (VNNI, AMX): with one, ONNX Runtime's int8
+#: ``MatMul`` accumulates exactly; without, it sums pairs of u8 x s8 products in 16 bits, which
+#: saturate with full-range weights.
+X86_INT8_DOT_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
 
 
 def onnx_path(model_dir: str | Path, int8: bool = False) -> Path:
@@ -31,3 +39,30 @@ def file_sha256(model_dir: str | Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def int8_saturates_on_this_cpu(cpuinfo: str | None = None) -> bool:
+    """Whether ONNX Runtime's int8 ``MatMul`` can saturate here with full-range int8 weights.
+
+    On x86-64 without VNNI/AMX it multiplies u8 activations by s8 weights with ``vpmaddubsw``,
+    which adds each pair of products in a saturating 16-bit integer (ONNX Runtime's
+    quantization docs: use ``reduce_range`` there). Other architectures accumulate in 32 bits.
+    ``cpuinfo``: the text of ``/proc/cpuinfo`` (read when None); an x86 CPU whose flags
+    cannot be read counts as saturating (the safe side).
+    """
+    if platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686", "x86"):
+        return False
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
+        except OSError:
+            return True
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            return not X86_INT8_DOT_FLAGS & set(line.partition(":")[2].split())
+    return True
+
+
+def int8_range_for_this_cpu() -> str:
+    """``reduced`` where :func:`int8_saturates_on_this_cpu`, else ``full``: what ``auto`` means."""
+    return "reduced" if int8_saturates_on_this_cpu() else "full"

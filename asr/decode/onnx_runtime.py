@@ -16,6 +16,7 @@ but its weights live on the ``meta`` device: it cannot be run.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Sequence
@@ -23,9 +24,11 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from asr.decode.onnx_format import META_FORMAT, ONNX_INT8_FILE, file_sha256, onnx_path
+from asr.decode.onnx_format import META_FORMAT, ONNX_INT8_FILE, file_sha256, int8_saturates_on_this_cpu, onnx_path
 from asr.errors import AsrError
 from asr.models.model_dir import AsrModel, load_model
+
+log = logging.getLogger(__name__)
 
 #: What ``--backend`` accepts: the PyTorch network, or its float32 or int8 ONNX export.
 BACKENDS = ("pytorch", "onnx", "onnx-int8")
@@ -92,7 +95,8 @@ def load_onnx_model(model_dir: str | Path, int8: bool = False, threads: int | No
     """Load ``model_dir``'s ONNX export (``model.int8.onnx`` with ``int8``) with its vocabulary and front end.
 
     Raises :class:`AsrError` when the export is missing, unreadable, not ours, or was
-    made from other weights than ``model.safetensors`` (a stale export).
+    made from other weights than ``model.safetensors`` (a stale export). Warns when a
+    full-range int8 export runs on a CPU where it saturates (:mod:`asr.decode.export`).
     """
     model_dir = Path(model_dir)
     model = load_model(model_dir)
@@ -112,6 +116,10 @@ def load_onnx_model(model_dir: str | Path, int8: bool = False, threads: int | No
     expected = "int8" if path.name == ONNX_INT8_FILE else "float32"
     if meta.get("precision") != expected:
         raise AsrError(f"{path}: holds a {meta.get('precision')} model, expected {expected}; re-run {export}")
+    if expected == "int8" and meta.get("int8_range", "full") == "full" and int8_saturates_on_this_cpu():
+        log.warning("%s: its int8 weights use the full 8-bit range, which saturates in ONNX Runtime on this CPU "
+                    "(x86 without VNNI) and moves the model's outputs; re-run `asr export --model %s --format onnx "
+                    "--int8 --int8-range reduced`", path, model_dir)
     network = model.network.to("meta")  # keep the attributes, drop the weights
     base = {f.name: getattr(model, f.name) for f in fields(AsrModel)}
     return OnnxModel(

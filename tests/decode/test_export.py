@@ -141,9 +141,11 @@ def test_untraceable_forward_is_refused_without_writing(tmp_path, monkeypatch):
 
 def test_cli_export_and_errors(tmp_path, capsys):
     directory = save_random_model(tmp_path / "model", "transformer")
-    assert main(["export", "--model", str(directory), "--format", "onnx", "--int8", "--opset", "18"]) == 0
+    assert main(["export", "--model", str(directory), "--format", "onnx", "--int8", "--opset", "18",
+                 "--int8-range", "reduced"]) == 0
     out = capsys.readouterr().out
     assert f"wrote {directory / 'model.onnx'}" in out and f"wrote {directory / 'model.int8.onnx'}" in out
+    assert "int8 with reduced range; max |int8 - PyTorch|" in out
     assert load_onnx_model(directory, int8=True).precision == "int8"
     assert main(["export", "--model", str(tmp_path / "absent")]) == 1
     assert capsys.readouterr().err.strip() == f"asr export: error: {tmp_path / 'absent'}: model directory not found"

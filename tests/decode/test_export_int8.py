@@ -14,6 +14,7 @@ import torch
 
 from asr.config import from_dict
 from asr.decode.export import export_onnx
+from asr.errors import AsrError
 from asr.features.frontend import Cmvn, CmvnStats, FeatureConfig
 from asr.models.model_dir import data_summary_from_manifest, load_model, save_model
 from asr.models import ModelConfig, build_model
@@ -121,3 +122,63 @@ def test_int8_model_is_smaller_and_close(trained):
     valid = torch.arange(a.shape[1])[None, :] < a_len[:, None]
     agree = (a.argmax(-1) == b.argmax(-1))[valid].float().mean()
     assert 0 < (a - b).abs()[valid].max() < 1.0 and agree > 0.97
+
+
+def _int8_drift(directory) -> float:
+    """Largest |int8 - float32| ONNX log-probability on valid frames of unseen utterances."""
+    _, waves = corpus(8, seed=3)
+    a, a_len = load_onnx_model(directory, threads=1).log_probs(waves)
+    b, _ = load_onnx_model(directory, int8=True, threads=1).log_probs(waves)
+    valid = torch.arange(a.shape[1])[None, :] < a_len[:, None]
+    return float((a - b).abs()[valid].max())
+
+
+@pytest.mark.parametrize("machine, flags, saturates", [
+    ("x86_64", "fpu sse2 avx2 avx512f avx512bw", True),            # AVX-512 without VNNI (e.g. AMD EPYC Rome)
+    ("x86_64", "fpu avx2 avx_vnni", False),                        # AVX-VNNI
+    ("x86_64", "fpu avx512f avx512_vnni amx_int8 amx_bf16", False),  # Sapphire Rapids
+    ("aarch64", "fp asimd", False),                                # Arm accumulates in 32 bits
+])
+def test_int8_saturation_is_read_from_the_cpu_flags(monkeypatch, machine, flags, saturates):
+    from asr.decode import onnx_format
+
+    monkeypatch.setattr(onnx_format.platform, "machine", lambda: machine)
+    assert onnx_format.int8_saturates_on_this_cpu(f"processor\t: 0\nflags\t\t: {flags}\n") is saturates
+    assert onnx_format.int8_range_for_this_cpu() in ("full", "reduced")
+    if machine == "x86_64":
+        assert onnx_format.int8_saturates_on_this_cpu("processor\t: 0\n") is True  # unreadable flags: the safe side
+
+
+def test_int8_range_is_recorded_and_a_full_range_export_warns_where_it_saturates(trained, tmp_path, monkeypatch,
+                                                                                caplog):
+    import shutil
+
+    from asr.decode import onnx_runtime
+
+    directory = shutil.copytree(trained, tmp_path / "model")
+    drift = {}
+    for int8_range in ("full", "reduced"):
+        result = export_onnx(directory, int8=True, int8_range=int8_range)
+        assert result.int8_range == int8_range
+        meta = onnx_runtime.make_session(result.int8_path, 1).get_modelmeta().custom_metadata_map
+        assert meta["int8_range"] == int8_range and meta["precision"] == "int8"
+        monkeypatch.setattr(onnx_runtime, "int8_saturates_on_this_cpu", lambda: True)
+        caplog.clear()
+        load_onnx_model(directory, int8=True, threads=1)
+        warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        if int8_range == "full":
+            assert warned == [f"{result.int8_path}: its int8 weights use the full 8-bit range, which saturates in "
+                              "ONNX Runtime on this CPU (x86 without VNNI) and moves the model's outputs; re-run "
+                              f"`asr export --model {directory} --format onnx --int8 --int8-range reduced`"]
+        else:
+            assert warned == []
+        monkeypatch.undo()
+        drift[int8_range] = _int8_drift(directory)
+    with pytest.raises(AsrError, match="--int8-range half: expected one of auto, full, reduced"):
+        export_onnx(directory, int8=True, int8_range="half")
+    from asr.decode.onnx_format import int8_saturates_on_this_cpu
+
+    if int8_saturates_on_this_cpu():  # this machine's ONNX Runtime saturates: the reduced range is what fixes it
+        assert drift["reduced"] < min(0.5, drift["full"]), drift
+    else:
+        assert drift["full"] < 1.0 and drift["reduced"] < 1.0, drift
