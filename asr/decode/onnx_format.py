@@ -15,8 +15,8 @@ ONNX_FILE = "model.onnx"
 ONNX_INT8_FILE = "model.int8.onnx"
 #: Written into every exported file's metadata; the backend refuses other formats.
 META_FORMAT = "asr-onnx/1"
-#: How an int8 export's weights use their 8 bits (``asr export --int8-range``): ``full`` (-127..127)
-#: or ``reduced`` (7 bits, -63..63); ``auto`` picks :func:`int8_range_for_this_cpu`.
+#: How an int8 export's weights use their bits (``asr export --int8-range``): ``full`` (8 bits)
+#: or ``reduced`` (7 bits); ``auto`` picks :func:`int8_range_for_this_cpu`.
 INT8_RANGES = ("auto", "full", "reduced")
 #: x86 CPU flags of an int8 dot-product instruction (VNNI, AMX): with one, ONNX Runtime's int8
 #: ``MatMul`` accumulates exactly; without, it sums pairs of u8 x s8 products in 16 bits, which
