@@ -82,16 +82,29 @@ def _git(*args: str) -> str | None:
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
+def _cpuinfo_value(key: str) -> str | None:
+    """The first ``key : value`` of /proc/cpuinfo (None where there is no such line or file)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            name, _, value = line.partition(":")
+            if name.strip() == key:
+                return value.strip()
+    except OSError:
+        pass
+    return None
+
+
 @functools.lru_cache(maxsize=1)
 def cpu_model() -> str:
     """The CPU's model name (from /proc/cpuinfo where there is one)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+    return _cpuinfo_value("model name") or platform.processor() or "unknown"
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str] | None:
+    """The x86 CPU's feature flags (``avx2``, ``avx512_vnni``, ...) from /proc/cpuinfo; None where unknown."""
+    flags = _cpuinfo_value("flags")
+    return None if flags is None else frozenset(flags.split())
 
 
 def cpu_capability() -> str | None:

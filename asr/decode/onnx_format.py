@@ -10,6 +10,7 @@ import platform
 from pathlib import Path
 
 from asr.models.model_dir import WEIGHTS_FILE
+from asr.provenance import cpu_flags
 
 ONNX_FILE = "model.onnx"
 ONNX_INT8_FILE = "model.int8.onnx"
@@ -22,6 +23,8 @@ INT8_RANGES = ("auto", "full", "reduced")
 #: ``MatMul`` accumulates exactly; without, it sums pairs of u8 x s8 products in 16 bits, which
 #: saturate with full-range weights.
 X86_INT8_DOT_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
+#: What :func:`platform.machine` says on x86.
+X86_MACHINES = frozenset({"x86_64", "amd64", "i386", "i686", "x86"})
 
 
 def onnx_path(model_dir: str | Path, int8: bool = False) -> Path:
@@ -41,26 +44,20 @@ def file_sha256(model_dir: str | Path) -> str:
     return digest.hexdigest()
 
 
-def int8_saturates_on_this_cpu(cpuinfo: str | None = None) -> bool:
+def int8_saturates_on_this_cpu(flags: frozenset[str] | None = None, machine: str | None = None) -> bool:
     """Whether ONNX Runtime's int8 ``MatMul`` can saturate here with full-range int8 weights.
 
     On x86-64 without VNNI/AMX it multiplies u8 activations by s8 weights with ``vpmaddubsw``,
     which adds each pair of products in a saturating 16-bit integer (ONNX Runtime's
     quantization docs: use ``reduce_range`` there). Other architectures accumulate in 32 bits.
-    ``cpuinfo``: the text of ``/proc/cpuinfo`` (read when None); an x86 CPU whose flags
-    cannot be read counts as saturating (the safe side).
+    ``flags`` and ``machine``: this CPU's (:func:`asr.provenance.cpu_flags`,
+    :func:`platform.machine`) when None; an x86 CPU whose flags are unknown counts as
+    saturating (the safe side).
     """
-    if platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686", "x86"):
+    if (machine or platform.machine()).lower() not in X86_MACHINES:
         return False
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
-        except OSError:
-            return True
-    for line in cpuinfo.splitlines():
-        if line.startswith("flags"):
-            return not X86_INT8_DOT_FLAGS & set(line.partition(":")[2].split())
-    return True
+    flags = cpu_flags() if flags is None else flags
+    return flags is None or not X86_INT8_DOT_FLAGS & flags
 
 
 def int8_range_for_this_cpu() -> str:

@@ -111,26 +111,23 @@ def test_int8_cer_within_one_point_of_float32(trained):
     assert abs(int8 - fp32) <= 0.01, f"int8 CER {int8:.4f} vs float32 {fp32:.4f}"
 
 
+def float32_and_int8_log_probs(directory) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two ONNX exports' log-probabilities on unseen utterances, valid frames only: ``(N, V)`` each."""
+    _, waves = corpus(8, seed=3)
+    a, a_len = load_onnx_model(directory, threads=1).log_probs(waves)
+    b, b_len = load_onnx_model(directory, int8=True, threads=1).log_probs(waves)
+    assert torch.equal(a_len, b_len) and a.shape == b.shape
+    valid = torch.arange(a.shape[1])[None, :] < a_len[:, None]
+    return a[valid], b[valid]
+
+
 def test_int8_model_is_smaller_and_close(trained):
     fp32, int8 = (trained / "model.onnx").stat().st_size, (trained / "model.int8.onnx").stat().st_size
     assert int8 < fp32
-    texts, waves = corpus(8, seed=3)
-    a, a_len = load_onnx_model(trained, threads=1).log_probs(waves)
-    b, b_len = load_onnx_model(trained, int8=True, threads=1).log_probs(waves)
-    assert torch.equal(a_len, b_len) and a.shape == b.shape
+    a, b = float32_and_int8_log_probs(trained)
     # int8 weights move the log-probabilities a little, not the decisions
-    valid = torch.arange(a.shape[1])[None, :] < a_len[:, None]
-    agree = (a.argmax(-1) == b.argmax(-1))[valid].float().mean()
-    assert 0 < (a - b).abs()[valid].max() < 1.0 and agree > 0.97
-
-
-def _int8_drift(directory) -> float:
-    """Largest |int8 - float32| ONNX log-probability on valid frames of unseen utterances."""
-    _, waves = corpus(8, seed=3)
-    a, a_len = load_onnx_model(directory, threads=1).log_probs(waves)
-    b, _ = load_onnx_model(directory, int8=True, threads=1).log_probs(waves)
-    valid = torch.arange(a.shape[1])[None, :] < a_len[:, None]
-    return float((a - b).abs()[valid].max())
+    agree = (a.argmax(-1) == b.argmax(-1)).float().mean()
+    assert 0 < (a - b).abs().max() < 1.0 and agree > 0.97
 
 
 @pytest.mark.parametrize("machine, flags, saturates", [
@@ -142,11 +139,11 @@ def _int8_drift(directory) -> float:
 def test_int8_saturation_is_read_from_the_cpu_flags(monkeypatch, machine, flags, saturates):
     from asr.decode import onnx_format
 
+    assert onnx_format.int8_saturates_on_this_cpu(frozenset(flags.split()), machine) is saturates
     monkeypatch.setattr(onnx_format.platform, "machine", lambda: machine)
-    assert onnx_format.int8_saturates_on_this_cpu(f"processor\t: 0\nflags\t\t: {flags}\n") is saturates
-    assert onnx_format.int8_range_for_this_cpu() in ("full", "reduced")
-    if machine == "x86_64":
-        assert onnx_format.int8_saturates_on_this_cpu("processor\t: 0\n") is True  # unreadable flags: the safe side
+    monkeypatch.setattr(onnx_format, "cpu_flags", lambda: None)  # /proc/cpuinfo unreadable or without flags
+    assert onnx_format.int8_saturates_on_this_cpu() is (machine == "x86_64")  # unknown x86: the safe side
+    assert onnx_format.int8_range_for_this_cpu() == ("reduced" if machine == "x86_64" else "full")
 
 
 def test_int8_range_is_recorded_and_a_full_range_export_warns_where_it_saturates(trained, tmp_path, monkeypatch,
@@ -154,17 +151,19 @@ def test_int8_range_is_recorded_and_a_full_range_export_warns_where_it_saturates
     import shutil
 
     from asr.decode import onnx_runtime
+    from asr.decode.onnx_format import int8_saturates_on_this_cpu
 
     directory = shutil.copytree(trained, tmp_path / "model")
+    saturates_here = int8_saturates_on_this_cpu()
+    monkeypatch.setattr(onnx_runtime, "int8_saturates_on_this_cpu", lambda: True)  # the warning, on any CPU
     drift = {}
     for int8_range in ("full", "reduced"):
         result = export_onnx(directory, int8=True, int8_range=int8_range)
         assert result.int8_range == int8_range
         meta = onnx_runtime.make_session(result.int8_path, 1).get_modelmeta().custom_metadata_map
         assert meta["int8_range"] == int8_range and meta["precision"] == "int8"
-        monkeypatch.setattr(onnx_runtime, "int8_saturates_on_this_cpu", lambda: True)
         caplog.clear()
-        load_onnx_model(directory, int8=True, threads=1)
+        a, b = float32_and_int8_log_probs(directory)
         warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
         if int8_range == "full":
             assert warned == [f"{result.int8_path}: its int8 weights use the full 8-bit range, which saturates in "
@@ -172,13 +171,10 @@ def test_int8_range_is_recorded_and_a_full_range_export_warns_where_it_saturates
                               f"`asr export --model {directory} --format onnx --int8 --int8-range reduced`"]
         else:
             assert warned == []
-        monkeypatch.undo()
-        drift[int8_range] = _int8_drift(directory)
+        drift[int8_range] = float((a - b).abs().max())
     with pytest.raises(AsrError, match="--int8-range half: expected one of auto, full, reduced"):
         export_onnx(directory, int8=True, int8_range="half")
-    from asr.decode.onnx_format import int8_saturates_on_this_cpu
-
-    if int8_saturates_on_this_cpu():  # this machine's ONNX Runtime saturates: the reduced range is what fixes it
+    if saturates_here:  # this machine's ONNX Runtime saturates: the reduced range is what fixes it
         assert drift["reduced"] < min(0.5, drift["full"]), drift
     else:
         assert drift["full"] < 1.0 and drift["reduced"] < 1.0, drift
